@@ -1,0 +1,60 @@
+/*
+ * hmap.h - a map from 64-bit keys to fixed-size values, stored inline.
+ *
+ * Open addressing with linear probing and backward-shift deletion (no
+ * tombstones), Fibonacci hashing, power-of-two capacity kept at most 3/4
+ * full. Used wherever core/ needs sparse per-frame or per-object state, so
+ * that host memory follows the number of entries, not the key range.
+ *
+ * Iteration order depends on insertion history and capacity, so nothing
+ * that reaches a machine's state, digest or answers may depend on it: code
+ * that must walk entries in a defined order sorts the keys first
+ * (hmap_keys_sorted).
+ *
+ * Pointers returned by get/put are valid until the next put or del on the
+ * same map.
+ */
+#ifndef VM_HMAP_H
+#define VM_HMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hostmem.h"
+
+struct vm_hmap {
+	unsigned char *slots; /* capacity slots of (key + 1, value) */
+	size_t capacity;      /* 0 or a power of two */
+	size_t count;
+	size_t value_size;    /* bytes of each value */
+	size_t stride;        /* bytes of each slot */
+};
+
+/* An empty map of values of value_size bytes; allocates nothing yet. */
+void hmap_init(struct vm_hmap *h, size_t value_size);
+
+/* Frees the slots (counted in hm); the map is empty and reusable after. */
+void hmap_release(struct vm_hmap *h, struct vm_hostmem *hm);
+
+/* The value of key, or NULL. */
+void *hmap_get(const struct vm_hmap *h, uint64_t key);
+
+/*
+ * The value of key, inserted zeroed if absent. Key UINT64_MAX is reserved.
+ */
+void *hmap_put(struct vm_hmap *h, struct vm_hostmem *hm, uint64_t key);
+
+/* Removes key; returns whether it was present. Shrinks when sparse. */
+bool hmap_del(struct vm_hmap *h, struct vm_hostmem *hm, uint64_t key);
+
+/*
+ * Iteration: start with *cursor = 0; each call returns the next value and
+ * its key, or NULL at the end. The map must not change during iteration.
+ */
+void *hmap_next(const struct vm_hmap *h, size_t *cursor, uint64_t *key);
+
+/* Writes the h->count keys to out in ascending order. */
+void hmap_keys_sorted(const struct vm_hmap *h, uint64_t *out);
+
+#endif
