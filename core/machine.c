@@ -294,3 +294,25 @@ int vm_machine_check(const struct vm_machine *m, struct vm_error *err)
 		rc = vmalloc_check(m, err);
 	return rc;
 }
+
+bool vm_machine_zone_populated(const struct vm_machine *m, enum vm_zone_id z)
+{
+	return vm_layout_zone_populated(&m->layout, z);
+}
+
+void vm_machine_zone_info(const struct vm_machine *m, enum vm_zone_id z,
+			  struct vm_zone_info *info)
+{
+	buddy_zone_info(m->buddy, z, info);
+}
+
+int vm_machine_frames(const struct vm_machine *m, uint64_t start_pfn,
+		      uint64_t end_pfn, vm_frame_range_fn fn, void *ctx)
+{
+	return buddy_ranges(m->buddy, start_pfn, end_pfn, fn, ctx);
+}
+
+struct vm_owner vm_machine_owner(const struct vm_machine *m, uint64_t pfn)
+{
+	return buddy_owner(m->buddy, pfn);
+}

@@ -87,6 +87,23 @@ uint32_t vm_machine_nprocesses(const struct vm_machine *m);
 uint64_t vm_machine_frames_in_use(const struct vm_machine *m);
 
 /*
+ * Zones (as /proc/buddyinfo): whether zone z has frames here, and its free
+ * blocks per order. Frames: ownership as ranges (buddy.h's vm_range_fn),
+ * adjacent frames with the same owner merged, in [start_pfn, end_pfn).
+ */
+bool vm_machine_zone_populated(const struct vm_machine *m, enum vm_zone_id z);
+struct vm_zone_info;
+void vm_machine_zone_info(const struct vm_machine *m, enum vm_zone_id z,
+			  struct vm_zone_info *info);
+struct vm_owner;
+typedef int (*vm_frame_range_fn)(void *ctx, uint64_t start_pfn,
+				 uint64_t end_pfn, const struct vm_owner *owner);
+int vm_machine_frames(const struct vm_machine *m, uint64_t start_pfn,
+		      uint64_t end_pfn, vm_frame_range_fn fn, void *ctx);
+/* The owner of one frame. */
+struct vm_owner vm_machine_owner(const struct vm_machine *m, uint64_t pfn);
+
+/*
  * Runs every invariant checker (SPEC 1.4); 0, or VM_ECORRUPT with the
  * first broken invariant in err.
  */

@@ -11,6 +11,18 @@ void vm_machine_set_observer(struct vm_machine *m, vm_frame_observer fn,
 	m->observer_ctx = ctx;
 }
 
+uint64_t vm_test_phys_read(const struct vm_machine *m, uint64_t pa,
+			   unsigned size)
+{
+	return phys_read(&m->phys, pa, size);
+}
+
+void vm_test_phys_write(struct vm_machine *m, uint64_t pa, unsigned size,
+			uint64_t value)
+{
+	phys_write(&m->phys, pa, size, value);
+}
+
 /* The first present user leaf of process p: its entry's address. */
 static int first_user_pte(struct vm_machine *m, struct vm_process *p,
 			  uint64_t *entry_pa, uint64_t *entry)

@@ -23,6 +23,16 @@ typedef void (*vm_frame_observer)(void *ctx, int alloc, uint64_t pfn,
 void vm_machine_set_observer(struct vm_machine *m, vm_frame_observer fn,
 			     void *ctx);
 
+/*
+ * Raw access to simulated RAM through the accessor the MMU uses: a write
+ * into a table frame changes translations as a store to RAM would.
+ * size is the entry size, 4 or 8; pa naturally aligned.
+ */
+uint64_t vm_test_phys_read(const struct vm_machine *m, uint64_t pa,
+			   unsigned size);
+void vm_test_phys_write(struct vm_machine *m, uint64_t pa, unsigned size,
+			uint64_t value);
+
 enum vm_corruption {
 	VM_CORRUPT_FREE_COUNT,     /* a free-list count off by one */
 	VM_CORRUPT_OWNED_TWICE,    /* an allocated frame also on a free list */
