@@ -176,14 +176,17 @@ static uint64_t frames_bound(const struct vm_machine *m,
 			return 0;
 		pages = pages_of(op->u.mmap.length);
 		break;
-	case VM_OP_BRK:
-		if (op->u.brk.absolute)
-			pages = pages_of(op->u.brk.addr);
-		else if (op->u.brk.increment > 0)
+	case VM_OP_BRK: {
+		const struct vm_process *p = m_process(m, op->u.brk.pid);
+
+		if (op->u.brk.absolute && p && op->u.brk.addr > p->mm.brk)
+			pages = pages_of(op->u.brk.addr - p->mm.brk);
+		else if (!op->u.brk.absolute && op->u.brk.increment > 0)
 			pages = pages_of((uint64_t)op->u.brk.increment);
 		else
 			return 0;
 		break;
+	}
 	case VM_OP_VMALLOC:
 		pages = pages_of(op->u.vmalloc.size);
 		break;

@@ -853,6 +853,28 @@ static int check_user_tables(const struct vm_machine *m,
 int pagetable_check(const struct vm_machine *m, struct vm_error *err)
 {
 	const struct vm_arch *a = m->layout.arch;
+	size_t cur = 0;
+	uint64_t pfn;
+
+	/* Only page-table frames hold entries. */
+	while (hmap_next(&m->phys.frames, &cur, &pfn)) {
+		struct vm_owner o = buddy_owner(m->buddy, pfn);
+
+		if (o.kind != VM_OWNER_PAGE_TABLE)
+			return vm_fail(err, VM_ECORRUPT,
+				       "pfn %#llx holds entries but is %s "
+				       "memory", (unsigned long long)pfn,
+				       vm_owner_kind_name(o.kind));
+	}
+	{
+		struct vm_owner o = buddy_owner(m->buddy, m->swapper_pfn);
+
+		if (o.kind != VM_OWNER_PAGE_TABLE || o.id != 0)
+			return vm_fail(err, VM_ECORRUPT,
+				       "the reference table %#llx is not the "
+				       "kernel's", (unsigned long long)
+				       m->swapper_pfn);
+	}
 
 	for (uint32_t k = 0; k < m->nprocs; k++) {
 		const struct vm_process *p = &m->procs[k];
@@ -903,6 +925,35 @@ int process_check(const struct vm_machine *m, struct vm_error *err)
 					       (unsigned long long)v->start,
 					       (unsigned long long)v->end);
 		}
+	}
+	for (uint32_t k = 0; k < m->nprocs; k++) {
+		const struct vm_process *p = &m->procs[k];
+		struct vm_owner o;
+		uint64_t head;
+		unsigned order;
+		bool ok;
+
+		if (m->layout.arch->is64) {
+			int i = vmalloc_find(m, p->kstack);
+
+			ok = i >= 0 && m->areas[i].va == p->kstack &&
+			     m->areas[i].kind == VM_AREA_STACK &&
+			     m->areas[i].pid == p->pid;
+		} else {
+			ok = buddy_find(m->buddy, p->kstack, &head, &order, &o) &&
+			     head == p->kstack && order == 1 &&
+			     o.kind == VM_OWNER_KERNEL_STACK && o.id == p->pid;
+		}
+		if (!ok)
+			return vm_fail(err, VM_ECORRUPT,
+				       "pid %u: kernel stack %#llx is not its own",
+				       p->pid, (unsigned long long)p->kstack);
+		o = buddy_owner(m->buddy, p->mm.pgd_pfn);
+		if (o.kind != VM_OWNER_PAGE_TABLE || o.id != p->pid)
+			return vm_fail(err, VM_ECORRUPT,
+				       "pid %u: top-level table %#llx is not its "
+				       "own", p->pid,
+				       (unsigned long long)p->mm.pgd_pfn);
 	}
 	for (uint32_t c = 0; c < m->config.cpus; c++) {
 		uint64_t top = m_top_table(m, m->cpus[c].pid);
