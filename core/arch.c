@@ -46,7 +46,7 @@ static const struct vm_arch arches[VM_ARCH_COUNT] = {
 		.addr_mask = 0x000ffffffffff000ULL,
 		.page_offset = 0xffff888000000000ULL,
 		.task_size = 0x00007ffffffff000ULL,
-		.struct_page = 64, .max_memory = 1ULL << 46,
+		.struct_page = 64, .max_memory = 1ULL << 44,
 	},
 	[VM_ARCH_X86_64_LA57] = {
 		.id = VM_ARCH_X86_64_LA57, .name = "x86_64-la57", .levels = 5,
@@ -61,7 +61,7 @@ static const struct vm_arch arches[VM_ARCH_COUNT] = {
 		.addr_mask = 0x000ffffffffff000ULL,
 		.page_offset = 0xff11000000000000ULL,
 		.task_size = 0x00fffffffffff000ULL,
-		.struct_page = 64, .max_memory = 1ULL << 46,
+		.struct_page = 64, .max_memory = 1ULL << 44,
 	},
 };
 

@@ -67,7 +67,9 @@ struct vm_arch {
 	uint64_t page_offset;    /* default PAGE_OFFSET */
 	uint64_t task_size;      /* TASK_SIZE(_MAX) for the default split */
 	uint64_t struct_page;    /* sizeof(struct page): mem_map bytes per frame */
-	uint64_t max_memory;     /* largest RAM the arch addresses */
+	uint64_t max_memory;     /* largest RAM modelled: 4 GiB i386, 64 GiB
+				    PAE (HIGHMEM64G), 16 TiB on 64-bit (frame
+				    numbers are 32 bits in the model) */
 };
 
 /* The description of an architecture; id must be valid. */
