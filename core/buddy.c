@@ -9,13 +9,24 @@
 #define NONE UINT32_MAX
 #define MAX_BLOCK (1ULL << VM_MAX_ORDER)
 #define MAX_RESERVATIONS 8
+#define BOOT_CHUNK_SHIFT 9 /* 512 frames per boot bitmap */
 
-/* A block touched since boot: allocated, or free and on a list. */
-struct frame_rec {
-	struct vm_owner owner;  /* FREE for a free block */
-	uint32_t next, prev;    /* list links (free blocks), NONE at ends */
+/*
+ * Host state, sized for the boot churn's scatter of small blocks (SPEC
+ * 1.3 promises a 64 GiB machine costs at most 16 KiB more than a 1 GiB
+ * one, and a 64 GiB machine churns one more zone):
+ * - an allocated block: a record with its owner, keyed by its first frame;
+ * - a frame left to the boot churn: a bit, 512 frames per bitmap;
+ * - a free block: a list node keyed by (first frame, order) in its zone's
+ *   own dense map, so that each zone's map is sized by that zone alone.
+ */
+struct alloc_rec {
+	struct vm_owner owner;
 	uint8_t order;
-	uint8_t free;
+};
+
+struct free_node {
+	uint32_t next, prev;    /* list links (pfns, same order), NONE at ends */
 };
 
 /* Order-10 blocks never touched since boot: [next, end), step 1024. */
@@ -24,6 +35,7 @@ struct virgin_run {
 };
 
 struct zone_lists {
+	struct vm_hmap nodes;          /* free_key(pfn, order) -> free_node */
 	uint32_t head[VM_NR_ORDERS];
 	uint64_t count[VM_NR_ORDERS];  /* explicit blocks on each list */
 	struct virgin_run *runs;       /* ascending; only the first shrinks */
@@ -39,12 +51,18 @@ struct reservation {
 struct vm_buddy {
 	const struct vm_layout *layout;
 	struct vm_hostmem *hm;
-	struct vm_hmap recs;           /* first frame -> struct frame_rec */
+	struct vm_hmap allocs;         /* first frame -> struct alloc_rec */
+	struct vm_hmap boot;           /* pfn >> 9 -> uint64_t[8] */
 	struct zone_lists zone[VM_ZONE_COUNT];
 	struct reservation res[MAX_RESERVATIONS];
 	unsigned nres;
 	uint64_t allocated;            /* frames in allocated blocks */
 };
+
+static inline uint64_t free_key(uint64_t pfn, unsigned order)
+{
+	return pfn | (uint64_t)order << 40;
+}
 
 struct vm_buddy *buddy_create(const struct vm_layout *l,
 			      struct vm_hostmem *hm)
@@ -53,10 +71,13 @@ struct vm_buddy *buddy_create(const struct vm_layout *l,
 
 	b->layout = l;
 	b->hm = hm;
-	hmap_init(&b->recs, sizeof(struct frame_rec));
-	for (int z = 0; z < VM_ZONE_COUNT; z++)
+	hmap_init(&b->allocs, sizeof(struct alloc_rec));
+	hmap_init_dense(&b->boot, 8 * sizeof(uint64_t));
+	for (int z = 0; z < VM_ZONE_COUNT; z++) {
+		hmap_init_dense(&b->zone[z].nodes, sizeof(struct free_node));
 		for (int o = 0; o < VM_NR_ORDERS; o++)
 			b->zone[z].head[o] = NONE;
+	}
 	return b;
 }
 
@@ -64,22 +85,60 @@ void buddy_free_all(struct vm_buddy *b)
 {
 	if (!b)
 		return;
-	hmap_release(&b->recs, b->hm);
-	for (int z = 0; z < VM_ZONE_COUNT; z++)
+	hmap_release(&b->allocs, b->hm);
+	hmap_release(&b->boot, b->hm);
+	for (int z = 0; z < VM_ZONE_COUNT; z++) {
+		hmap_release(&b->zone[z].nodes, b->hm);
 		hm_free(b->hm, b->zone[z].runs,
 			b->zone[z].nruns * sizeof(struct virgin_run));
+	}
 	hm_free(b->hm, b, sizeof(*b));
-}
-
-static inline struct frame_rec *rec_get(const struct vm_buddy *b,
-					uint64_t pfn)
-{
-	return hmap_get(&b->recs, pfn);
 }
 
 static inline enum vm_zone_id zone_of(const struct vm_buddy *b, uint64_t pfn)
 {
 	return vm_layout_zone_of(b->layout, pfn);
+}
+
+static inline struct free_node *node_get(const struct vm_buddy *b,
+					 uint64_t pfn, unsigned order)
+{
+	return hmap_get(&b->zone[zone_of(b, pfn)].nodes, free_key(pfn, order));
+}
+
+/* ---- boot bits ---- */
+
+static bool boot_test(const struct vm_buddy *b, uint64_t pfn)
+{
+	const uint64_t *bits = hmap_get(&b->boot, pfn >> BOOT_CHUNK_SHIFT);
+	unsigned i = pfn & ((1u << BOOT_CHUNK_SHIFT) - 1);
+
+	return bits && (bits[i / 64] >> (i % 64) & 1);
+}
+
+static void boot_set(struct vm_buddy *b, uint64_t pfn, bool on)
+{
+	uint64_t key = pfn >> BOOT_CHUNK_SHIFT, *bits;
+	unsigned i = pfn & ((1u << BOOT_CHUNK_SHIFT) - 1);
+
+	if (on) {
+		bits = hmap_put(&b->boot, b->hm, key);
+		bits[i / 64] |= 1ULL << (i % 64);
+		return;
+	}
+	bits = hmap_get(&b->boot, key);
+	bits[i / 64] &= ~(1ULL << (i % 64));
+	for (unsigned w = 0; w < 8; w++)
+		if (bits[w])
+			return;
+	hmap_del(&b->boot, b->hm, key);
+}
+
+static bool is_boot_owner(const struct vm_owner *o, unsigned order)
+{
+	static const struct vm_owner boot = { .kind = VM_OWNER_BOOT };
+
+	return order == 0 && vm_owner_eq(o, &boot);
 }
 
 static uint64_t virgin_blocks(const struct zone_lists *zl)
@@ -95,39 +154,35 @@ static uint64_t virgin_blocks(const struct zone_lists *zl)
 static void push_free(struct vm_buddy *b, uint64_t pfn, unsigned order)
 {
 	struct zone_lists *zl = &b->zone[zone_of(b, pfn)];
-	struct frame_rec *r = hmap_put(&b->recs, b->hm, pfn);
+	struct free_node *n = hmap_put(&zl->nodes, b->hm, free_key(pfn, order));
 
-	r->owner = vm_owner_make(VM_OWNER_FREE, 0, 0);
-	r->order = (uint8_t)order;
-	r->free = 1;
-	r->prev = NONE;
-	r->next = zl->head[order];
-	if (r->next != NONE)
-		rec_get(b, r->next)->prev = (uint32_t)pfn;
+	n->prev = NONE;
+	n->next = zl->head[order];
+	if (n->next != NONE)
+		node_get(b, n->next, order)->prev = (uint32_t)pfn;
 	zl->head[order] = (uint32_t)pfn;
 	zl->count[order]++;
 	zl->free_pages += 1ULL << order;
 }
 
-/* Takes a free block off its list and forgets its record. */
-static void unlink_free(struct vm_buddy *b, uint64_t pfn)
+/* Takes a free block off its list. */
+static void unlink_free(struct vm_buddy *b, uint64_t pfn, unsigned order)
 {
-	struct frame_rec *r = rec_get(b, pfn);
 	struct zone_lists *zl = &b->zone[zone_of(b, pfn)];
-	unsigned order = r->order;
+	struct free_node n = *node_get(b, pfn, order);
 
-	if (r->prev != NONE)
-		rec_get(b, r->prev)->next = r->next;
+	if (n.prev != NONE)
+		node_get(b, n.prev, order)->next = n.next;
 	else
-		zl->head[order] = r->next;
-	if (r->next != NONE)
-		rec_get(b, r->next)->prev = r->prev;
+		zl->head[order] = n.next;
+	if (n.next != NONE)
+		node_get(b, n.next, order)->prev = n.prev;
 	zl->count[order]--;
 	zl->free_pages -= 1ULL << order;
-	hmap_del(&b->recs, b->hm, pfn);
+	hmap_del(&zl->nodes, b->hm, free_key(pfn, order));
 }
 
-/* The head of a zone's list of the given order, or NONE when empty. */
+/* The head of a zone's list of the given order, or UINT64_MAX. */
 static uint64_t list_head(const struct zone_lists *zl, unsigned order)
 {
 	if (zl->head[order] != NONE)
@@ -144,7 +199,7 @@ static void take_head(struct vm_buddy *b, struct zone_lists *zl,
 	struct virgin_run *run;
 
 	if (zl->head[order] != NONE) {
-		unlink_free(b, pfn);
+		unlink_free(b, pfn, order);
 		return;
 	}
 	run = &zl->runs[zl->first_run];
@@ -157,12 +212,14 @@ static void take_head(struct vm_buddy *b, struct zone_lists *zl,
 static void mark_allocated(struct vm_buddy *b, uint64_t pfn, unsigned order,
 			   const struct vm_owner *owner)
 {
-	struct frame_rec *r = hmap_put(&b->recs, b->hm, pfn);
+	if (is_boot_owner(owner, order)) {
+		boot_set(b, pfn, true);
+	} else {
+		struct alloc_rec *r = hmap_put(&b->allocs, b->hm, pfn);
 
-	r->owner = *owner;
-	r->order = (uint8_t)order;
-	r->free = 0;
-	r->next = r->prev = NONE;
+		r->owner = *owner;
+		r->order = (uint8_t)order;
+	}
 	b->allocated += 1ULL << order;
 }
 
@@ -209,72 +266,93 @@ void buddy_free(struct vm_buddy *b, uint64_t pfn, unsigned order)
 {
 	enum vm_zone_id z = zone_of(b, pfn);
 
-	hmap_del(&b->recs, b->hm, pfn);
+	if (!hmap_del(&b->allocs, b->hm, pfn))
+		boot_set(b, pfn, false);
 	b->allocated -= 1ULL << order;
 	while (order < VM_MAX_ORDER) {
 		uint64_t buddy = pfn ^ (1ULL << order);
-		struct frame_rec *r = rec_get(b, buddy);
 
-		if (!r || !r->free || r->order != order ||
-		    buddy >= b->layout->max_pfn || zone_of(b, buddy) != z)
+		if (buddy >= b->layout->max_pfn || zone_of(b, buddy) != z ||
+		    !node_get(b, buddy, order))
 			break;
-		unlink_free(b, buddy);
+		unlink_free(b, buddy, order);
 		pfn &= ~(1ULL << order);
 		order++;
 	}
 	push_free(b, pfn, order);
 }
 
-/* The record of the block containing pfn (free or allocated), or NULL. */
-static const struct frame_rec *block_of(const struct vm_buddy *b,
-					uint64_t pfn, uint64_t *head)
+/* The allocated block containing pfn: its head, order and owner. */
+static bool alloc_of(const struct vm_buddy *b, uint64_t pfn, uint64_t *head,
+		     unsigned *order, struct vm_owner *owner)
 {
+	if (boot_test(b, pfn)) {
+		*head = pfn;
+		*order = 0;
+		*owner = vm_owner_make(VM_OWNER_BOOT, 0, 0);
+		return true;
+	}
 	for (unsigned k = 0; k <= VM_MAX_ORDER; k++) {
 		uint64_t h = pfn & ~((1ULL << k) - 1);
-		const struct frame_rec *r = rec_get(b, h);
+		const struct alloc_rec *r = hmap_get(&b->allocs, h);
 
 		if (r && pfn < h + (1ULL << r->order)) {
 			*head = h;
-			return r;
+			*order = r->order;
+			*owner = r->owner;
+			return true;
 		}
 	}
-	return NULL;
+	return false;
 }
 
 bool buddy_find(const struct vm_buddy *b, uint64_t pfn, uint64_t *head,
 		unsigned *order, struct vm_owner *owner)
 {
 	uint64_t h;
-	const struct frame_rec *r = block_of(b, pfn, &h);
+	unsigned o;
+	struct vm_owner ow;
 
-	if (!r || r->free)
+	if (!alloc_of(b, pfn, &h, &o, &ow))
 		return false;
 	if (head)
 		*head = h;
 	if (order)
-		*order = r->order;
+		*order = o;
 	if (owner)
-		*owner = r->owner;
+		*owner = ow;
 	return true;
 }
 
 void buddy_set_owner(struct vm_buddy *b, uint64_t head,
 		     const struct vm_owner *owner)
 {
-	rec_get(b, head)->owner = *owner;
+	struct alloc_rec *r = hmap_get(&b->allocs, head);
+
+	if (!r) {
+		/* A boot frame handed to another owner. */
+		boot_set(b, head, false);
+		r = hmap_put(&b->allocs, b->hm, head);
+		r->order = 0;
+	}
+	r->owner = *owner;
+	if (is_boot_owner(owner, r->order)) {
+		hmap_del(&b->allocs, b->hm, head);
+		boot_set(b, head, true);
+	}
 }
 
 struct vm_owner buddy_owner(const struct vm_buddy *b, uint64_t pfn)
 {
 	uint64_t h;
-	const struct frame_rec *r;
+	unsigned o;
+	struct vm_owner ow;
 
 	for (unsigned i = 0; i < b->nres; i++)
 		if (pfn >= b->res[i].start && pfn < b->res[i].end)
 			return b->res[i].owner;
-	r = block_of(b, pfn, &h);
-	if (r)
-		return r->owner;
+	if (alloc_of(b, pfn, &h, &o, &ow))
+		return ow;
 	return vm_owner_make(VM_OWNER_FREE, 0, 0);
 }
 
@@ -394,42 +472,99 @@ static int cmp_span(const void *a, const void *b)
 	return (x->start > y->start) - (x->start < y->start);
 }
 
-/* Every known span (reservations, records, virgin runs), sorted. */
+/* Frames left to the boot churn, in any order; calls fn on each. */
+static void each_boot_frame(const struct vm_buddy *b,
+			    void (*fn)(void *ctx, uint64_t pfn), void *ctx)
+{
+	size_t cur = 0;
+	uint64_t key;
+	const uint64_t *bits;
+
+	while ((bits = hmap_next(&b->boot, &cur, &key)))
+		for (unsigned w = 0; w < 8; w++)
+			for (uint64_t v = bits[w]; v; v &= v - 1)
+				fn(ctx, (key << BOOT_CHUNK_SHIFT) + w * 64 +
+						(unsigned)__builtin_ctzll(v));
+}
+
+static uint64_t boot_count(const struct vm_buddy *b)
+{
+	size_t cur = 0;
+	uint64_t n = 0;
+	const uint64_t *bits;
+
+	while ((bits = hmap_next(&b->boot, &cur, NULL)))
+		for (unsigned w = 0; w < 8; w++)
+			n += (uint64_t)__builtin_popcountll(bits[w]);
+	return n;
+}
+
+struct span_list {
+	struct span *v;
+	size_t n;
+};
+
+static void add_boot_span(void *ctx, uint64_t pfn)
+{
+	struct span_list *l = ctx;
+
+	l->v[l->n].start = pfn;
+	l->v[l->n].end = pfn + 1;
+	l->v[l->n].owner = vm_owner_make(VM_OWNER_BOOT, 0, 0);
+	l->n++;
+}
+
+/*
+ * Every known span, sorted: reservations, allocated blocks, boot frames,
+ * free blocks and virgin runs.
+ */
 static struct span *collect_spans(const struct vm_buddy *b, size_t *n)
 {
-	size_t cap = b->nres + b->recs.count, i = 0, cur = 0;
-	struct span *v;
+	size_t cap = b->nres + b->allocs.count + boot_count(b), cur;
+	struct span_list sl;
 	uint64_t key;
-	const struct frame_rec *r;
+	const struct alloc_rec *r;
 
 	for (int z = 0; z < VM_ZONE_COUNT; z++)
-		cap += b->zone[z].nruns;
-	v = malloc((cap ? cap : 1) * sizeof(*v));
-	if (!v)
+		cap += b->zone[z].nruns + b->zone[z].nodes.count;
+	sl.v = malloc((cap ? cap : 1) * sizeof(*sl.v));
+	if (!sl.v)
 		abort();
-	for (unsigned k = 0; k < b->nres; k++, i++) {
-		v[i].start = b->res[k].start;
-		v[i].end = b->res[k].end;
-		v[i].owner = b->res[k].owner;
+	sl.n = 0;
+	for (unsigned k = 0; k < b->nres; k++, sl.n++) {
+		sl.v[sl.n].start = b->res[k].start;
+		sl.v[sl.n].end = b->res[k].end;
+		sl.v[sl.n].owner = b->res[k].owner;
 	}
-	while ((r = hmap_next(&b->recs, &cur, &key))) {
-		v[i].start = key;
-		v[i].end = key + (1ULL << r->order);
-		v[i].owner = r->owner;
-		i++;
+	cur = 0;
+	while ((r = hmap_next(&b->allocs, &cur, &key))) {
+		sl.v[sl.n].start = key;
+		sl.v[sl.n].end = key + (1ULL << r->order);
+		sl.v[sl.n].owner = r->owner;
+		sl.n++;
 	}
+	each_boot_frame(b, add_boot_span, &sl);
 	for (int z = 0; z < VM_ZONE_COUNT; z++) {
 		const struct zone_lists *zl = &b->zone[z];
 
-		for (unsigned k = zl->first_run; k < zl->nruns; k++, i++) {
-			v[i].start = zl->runs[k].next;
-			v[i].end = zl->runs[k].end;
-			v[i].owner = vm_owner_make(VM_OWNER_FREE, 0, 0);
+		cur = 0;
+		while (hmap_next(&zl->nodes, &cur, &key)) {
+			uint64_t pfn = key & ((1ULL << 40) - 1);
+
+			sl.v[sl.n].start = pfn;
+			sl.v[sl.n].end = pfn + (1ULL << (key >> 40));
+			sl.v[sl.n].owner = vm_owner_make(VM_OWNER_FREE, 0, 0);
+			sl.n++;
+		}
+		for (unsigned k = zl->first_run; k < zl->nruns; k++, sl.n++) {
+			sl.v[sl.n].start = zl->runs[k].next;
+			sl.v[sl.n].end = zl->runs[k].end;
+			sl.v[sl.n].owner = vm_owner_make(VM_OWNER_FREE, 0, 0);
 		}
 	}
-	qsort(v, i, sizeof(*v), cmp_span);
-	*n = i;
-	return v;
+	qsort(sl.v, sl.n, sizeof(*sl.v), cmp_span);
+	*n = sl.n;
+	return sl.v;
 }
 
 /* Whether frames [s, ...) owned by o continue the range [cs, ce) of co. */
@@ -508,11 +643,12 @@ int buddy_ranges(const struct vm_buddy *b, uint64_t start_pfn,
 int buddy_check(const struct vm_buddy *b, struct vm_error *err)
 {
 	const struct vm_layout *l = b->layout;
-	size_t n, i, listed = 0, free_recs = 0;
+	size_t n, i;
 	struct span *v = collect_spans(b, &n);
-	uint64_t covered = 0, allocated = 0;
+	uint64_t covered = 0, allocated = boot_count(b);
 	int rc = 0;
 
+	/* Every frame in exactly one place, and all frames accounted for. */
 	for (i = 0; i < n && rc == 0; i++) {
 		if (i > 0 && v[i].start < v[i - 1].end)
 			rc = vm_fail(err, VM_ECORRUPT,
@@ -523,47 +659,31 @@ int buddy_check(const struct vm_buddy *b, struct vm_error *err)
 		covered += v[i].end - v[i].start;
 	}
 	if (rc == 0 && covered != l->max_pfn)
-		rc = vm_fail(err, VM_ECORRUPT, "%llu frames tracked, RAM has %llu", (unsigned long long)covered, (unsigned long long)l->max_pfn);
+		rc = vm_fail(err, VM_ECORRUPT,
+			     "%llu frames tracked, RAM has %llu",
+			     (unsigned long long)covered,
+			     (unsigned long long)l->max_pfn);
 	free(v);
 
-	/* Each record: aligned, in one zone; free ones fully merged. */
+	/* Allocated blocks: aligned, in one zone, counted. */
 	{
 		size_t cur = 0;
 		uint64_t pfn;
-		const struct frame_rec *r;
+		const struct alloc_rec *r;
 
-		while (rc == 0 && (r = hmap_next(&b->recs, &cur, &pfn))) {
+		while (rc == 0 && (r = hmap_next(&b->allocs, &cur, &pfn))) {
 			uint64_t size = 1ULL << r->order;
-			enum vm_zone_id z = zone_of(b, pfn);
 
 			if (r->order > VM_MAX_ORDER || (pfn & (size - 1)) ||
 			    pfn + size > l->max_pfn ||
-			    zone_of(b, pfn + size - 1) != z) {
+			    zone_of(b, pfn + size - 1) != zone_of(b, pfn) ||
+			    r->owner.kind >= VM_OWNER_KIND_COUNT ||
+			    r->owner.kind == VM_OWNER_FREE)
 				rc = vm_fail(err, VM_ECORRUPT,
-					     "block at pfn %#llx order %u is "
-					     "misaligned or crosses its zone",
+					     "allocated block at pfn %#llx order "
+					     "%u is malformed",
 					     (unsigned long long)pfn, r->order);
-				break;
-			}
-			if (!r->free) {
-				allocated += size;
-				continue;
-			}
-			free_recs++;
-			if (r->order < VM_MAX_ORDER) {
-				uint64_t bd = pfn ^ size;
-				const struct frame_rec *br = rec_get(b, bd);
-
-				if (br && br->free && br->order == r->order &&
-				    bd < l->max_pfn && zone_of(b, bd) == z)
-					rc = vm_fail(err, VM_ECORRUPT,
-						     "free block %#llx and its "
-						     "buddy %#llx (order %u) "
-						     "are not merged",
-						     (unsigned long long)pfn,
-						     (unsigned long long)bd,
-						     r->order);
-			}
+			allocated += size;
 		}
 	}
 	if (rc == 0 && allocated != b->allocated)
@@ -572,20 +692,25 @@ int buddy_check(const struct vm_buddy *b, struct vm_error *err)
 			     (unsigned long long)b->allocated,
 			     (unsigned long long)allocated);
 
-	/* Lists: every member free, of the list's order and zone; counts. */
+	/* Lists: members aligned, in zone, fully merged; counts match. */
 	for (int z = 0; z < VM_ZONE_COUNT && rc == 0; z++) {
 		const struct zone_lists *zl = &b->zone[z];
-		uint64_t pages = 0;
+		uint64_t pages = 0, listed = 0;
 
 		for (unsigned o = 0; o < VM_NR_ORDERS && rc == 0; o++) {
 			uint64_t count = 0, prev = NONE;
 
 			for (uint64_t p = zl->head[o]; p != NONE;) {
-				const struct frame_rec *r = rec_get(b, p);
+				const struct free_node *fn =
+					hmap_get(&zl->nodes, free_key(p, o));
+				uint64_t bd = p ^ (1ULL << o);
 
-				if (!r || !r->free || r->order != o ||
+				if (!fn || (p & ((1ULL << o) - 1)) ||
+				    p + (1ULL << o) > l->max_pfn ||
 				    zone_of(b, p) != (enum vm_zone_id)z ||
-				    r->prev != prev || count > b->recs.count) {
+				    zone_of(b, p + (1ULL << o) - 1) !=
+					    (enum vm_zone_id)z ||
+				    fn->prev != prev || count > zl->nodes.count) {
 					rc = vm_fail(err, VM_ECORRUPT,
 						     "%s free list of order %u "
 						     "is broken at pfn %#llx",
@@ -593,9 +718,20 @@ int buddy_check(const struct vm_buddy *b, struct vm_error *err)
 						     (unsigned long long)p);
 					break;
 				}
+				if (o < VM_MAX_ORDER && bd < l->max_pfn &&
+				    zone_of(b, bd) == (enum vm_zone_id)z &&
+				    hmap_get(&zl->nodes, free_key(bd, o))) {
+					rc = vm_fail(err, VM_ECORRUPT,
+						     "free block %#llx and its "
+						     "buddy %#llx (order %u) "
+						     "are not merged",
+						     (unsigned long long)p,
+						     (unsigned long long)bd, o);
+					break;
+				}
 				count++;
 				prev = p;
-				p = r->next;
+				p = fn->next;
 			}
 			if (rc == 0 && count != zl->count[o])
 				rc = vm_fail(err, VM_ECORRUPT,
@@ -606,6 +742,11 @@ int buddy_check(const struct vm_buddy *b, struct vm_error *err)
 			listed += count;
 			pages += count << o;
 		}
+		if (rc == 0 && listed != zl->nodes.count)
+			rc = vm_fail(err, VM_ECORRUPT,
+				     "%s: %llu blocks on lists, %zu free nodes",
+				     vm_zone_name(z), (unsigned long long)listed,
+				     zl->nodes.count);
 		for (unsigned k = zl->first_run; k < zl->nruns && rc == 0; k++) {
 			const struct virgin_run *run = &zl->runs[k];
 
@@ -624,10 +765,6 @@ int buddy_check(const struct vm_buddy *b, struct vm_error *err)
 				     (unsigned long long)pages,
 				     (unsigned long long)zl->free_pages);
 	}
-	if (rc == 0 && listed != free_recs)
-		rc = vm_fail(err, VM_ECORRUPT,
-			     "%zu free blocks on lists, %zu free records", listed,
-			     free_recs);
 	return rc;
 }
 
@@ -649,16 +786,35 @@ static bool dec_owner(struct vm_dec *d, struct vm_owner *o)
 	o->mapcount = dec_u16(d);
 	o->id = dec_u32(d);
 	o->addr = dec_u64(d);
-	return !d->failed && o->kind < VM_OWNER_KIND_COUNT;
+	return !d->failed && o->kind < VM_OWNER_KIND_COUNT &&
+	       o->kind != VM_OWNER_FREE;
+}
+
+struct key_list {
+	uint64_t *v;
+	size_t n;
+};
+
+static void add_key(void *ctx, uint64_t pfn)
+{
+	struct key_list *k = ctx;
+
+	k->v[k->n++] = pfn;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
 }
 
 void buddy_encode(const struct vm_buddy *b, struct vm_enc *e)
 {
-	uint64_t *keys = malloc((b->recs.count + 1) * sizeof(*keys));
-	size_t nalloc = 0;
+	struct key_list k;
+	size_t cur = 0;
+	uint64_t key;
 
-	if (!keys)
-		abort();
 	enc_u32(e, b->nres);
 	for (unsigned i = 0; i < b->nres; i++) {
 		enc_u64(e, b->res[i].start);
@@ -672,31 +828,34 @@ void buddy_encode(const struct vm_buddy *b, struct vm_enc *e)
 		for (unsigned o = 0; o < VM_NR_ORDERS; o++) {
 			enc_u64(e, zl->count[o]);
 			for (uint64_t p = zl->head[o]; p != NONE;
-			     p = rec_get(b, p)->next)
+			     p = node_get(b, p, o)->next)
 				enc_u32(e, (uint32_t)p);
 		}
 		enc_u32(e, zl->nruns - zl->first_run);
-		for (unsigned k = zl->first_run; k < zl->nruns; k++) {
-			enc_u64(e, zl->runs[k].next);
-			enc_u64(e, zl->runs[k].end);
+		for (unsigned r = zl->first_run; r < zl->nruns; r++) {
+			enc_u64(e, zl->runs[r].next);
+			enc_u64(e, zl->runs[r].end);
 		}
 	}
-	/* Allocated blocks by address. */
-	hmap_keys_sorted(&b->recs, keys);
-	for (size_t i = 0; i < b->recs.count; i++)
-		if (!rec_get(b, keys[i])->free)
-			nalloc++;
-	enc_u64(e, nalloc);
-	for (size_t i = 0; i < b->recs.count; i++) {
-		const struct frame_rec *r = rec_get(b, keys[i]);
+	/* Allocated blocks (boot frames included) by address. */
+	k.n = 0;
+	k.v = malloc((b->allocs.count + boot_count(b) + 1) * sizeof(*k.v));
+	if (!k.v)
+		abort();
+	while (hmap_next(&b->allocs, &cur, &key))
+		k.v[k.n++] = key;
+	each_boot_frame(b, add_key, &k);
+	qsort(k.v, k.n, sizeof(*k.v), cmp_key);
+	enc_u64(e, k.n);
+	for (size_t i = 0; i < k.n; i++) {
+		const struct alloc_rec *r = hmap_get(&b->allocs, k.v[i]);
+		struct vm_owner boot = vm_owner_make(VM_OWNER_BOOT, 0, 0);
 
-		if (r->free)
-			continue;
-		enc_u32(e, (uint32_t)keys[i]);
-		enc_u8(e, r->order);
-		enc_owner(e, &r->owner);
+		enc_u32(e, (uint32_t)k.v[i]);
+		enc_u8(e, r ? r->order : 0);
+		enc_owner(e, r ? &r->owner : &boot);
 	}
-	free(keys);
+	free(k.v);
 }
 
 int buddy_decode(struct vm_buddy *b, struct vm_dec *d)
@@ -726,21 +885,19 @@ int buddy_decode(struct vm_buddy *b, struct vm_dec *d)
 				return VM_ECORRUPT;
 			for (uint64_t i = 0; i < count; i++) {
 				uint32_t p = dec_u32(d);
-				struct frame_rec *r;
+				struct free_node *fn;
 
-				if (p >= l->max_pfn || (p & ((1u << o) - 1)) ||
+				if (d->failed || p >= l->max_pfn ||
+				    (p & ((1u << o) - 1)) ||
 				    zone_of(b, p) != (enum vm_zone_id)z ||
-				    hmap_get(&b->recs, p))
+				    hmap_get(&zl->nodes, free_key(p, o)))
 					return dec_fail(d), VM_ECORRUPT;
 				/* Append at the tail to keep list order. */
-				r = hmap_put(&b->recs, b->hm, p);
-				r->owner = vm_owner_make(VM_OWNER_FREE, 0, 0);
-				r->order = (uint8_t)o;
-				r->free = 1;
-				r->next = NONE;
-				r->prev = tail;
+				fn = hmap_put(&zl->nodes, b->hm, free_key(p, o));
+				fn->next = NONE;
+				fn->prev = tail;
 				if (tail != NONE)
-					rec_get(b, tail)->next = p;
+					node_get(b, tail, o)->next = p;
 				else
 					zl->head[o] = p;
 				tail = p;
@@ -751,7 +908,7 @@ int buddy_decode(struct vm_buddy *b, struct vm_dec *d)
 		nruns = dec_u32(d);
 		if (!dec_room(d, nruns, 16))
 			return VM_ECORRUPT;
-		for (uint32_t k = 0; k < nruns; k++) {
+		for (uint32_t r = 0; r < nruns; r++) {
 			uint64_t s = dec_u64(d), e = dec_u64(d);
 
 			if (s >= e || e > l->max_pfn || (s & (MAX_BLOCK - 1)) ||
@@ -761,7 +918,7 @@ int buddy_decode(struct vm_buddy *b, struct vm_dec *d)
 		}
 	}
 	{
-		uint64_t nalloc = dec_u64(d);
+		uint64_t nalloc = dec_u64(d), prev = 0;
 
 		if (!dec_room(d, nalloc, 21))
 			return VM_ECORRUPT;
@@ -771,9 +928,10 @@ int buddy_decode(struct vm_buddy *b, struct vm_dec *d)
 			struct vm_owner o;
 
 			if (!dec_owner(d, &o) || order > VM_MAX_ORDER ||
-			    p >= l->max_pfn || hmap_get(&b->recs, p))
+			    p >= l->max_pfn || (i > 0 && p <= prev))
 				return dec_fail(d), VM_ECORRUPT;
 			mark_allocated(b, p, order, &o);
+			prev = p;
 		}
 	}
 	return d->failed ? VM_ECORRUPT : 0;
@@ -781,39 +939,19 @@ int buddy_decode(struct vm_buddy *b, struct vm_dec *d)
 
 int buddy_test_corrupt(struct vm_buddy *b, int owned_twice)
 {
-	for (int z = 0; z < VM_ZONE_COUNT; z++) {
-		struct zone_lists *zl = &b->zone[z];
+	size_t cur = 0;
+	uint64_t pfn;
+	const struct alloc_rec *r;
 
-		if (!owned_twice) {
-			zl->count[0]++;
+	if (!owned_twice) {
+		b->zone[VM_ZONE_DMA].count[0]++;
+		return 0;
+	}
+	/* Queue an allocated frame on its zone's order-0 list as well. */
+	while ((r = hmap_next(&b->allocs, &cur, &pfn)))
+		if (r->order == 0) {
+			push_free(b, pfn, 0);
 			return 0;
 		}
-		/* Put an allocated block's frame on a free list as well. */
-		{
-			size_t cur = 0;
-			uint64_t pfn;
-			const struct frame_rec *r;
-
-			while ((r = hmap_next(&b->recs, &cur, &pfn)))
-				if (!r->free && r->order == 0 &&
-				    zone_of(b, pfn) == (enum vm_zone_id)z) {
-					struct frame_rec *f;
-
-					/* A free record for the buddy half of
-					 * an order-1 block covering pfn. */
-					f = hmap_put(&b->recs, b->hm, pfn ^ 1);
-					if (f->free || !f->order) {
-						f->free = 1;
-						f->order = 1;
-						f->next = zl->head[1];
-						f->prev = NONE;
-						zl->head[1] = (uint32_t)(pfn ^ 1);
-						zl->count[1]++;
-						zl->free_pages += 2;
-						return 0;
-					}
-				}
-		}
-	}
 	return VM_ENOENT;
 }

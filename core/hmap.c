@@ -27,6 +27,13 @@ void hmap_init(struct vm_hmap *h, size_t value_size)
 	memset(h, 0, sizeof(*h));
 	h->value_size = value_size;
 	h->stride = sizeof(uint64_t) + ((value_size + 7) & ~(size_t)7);
+	h->load8 = 6;
+}
+
+void hmap_init_dense(struct vm_hmap *h, size_t value_size)
+{
+	hmap_init(h, value_size);
+	h->load8 = 7;
 }
 
 void hmap_release(struct vm_hmap *h, struct vm_hostmem *hm)
@@ -79,7 +86,7 @@ void *hmap_put(struct vm_hmap *h, struct vm_hostmem *hm, uint64_t key)
 
 	if (v)
 		return v;
-	if ((h->count + 1) * 4 > h->capacity * 3)
+	if ((h->count + 1) * 8 > h->capacity * h->load8)
 		rehash(h, hm, h->capacity ? h->capacity * 2 : MIN_CAPACITY);
 	for (i = home(h, key); *slot_key(h, i); i = (i + 1) & (h->capacity - 1))
 		;
