@@ -101,7 +101,11 @@ int vm_gfp_parse(const char *text, uint32_t *flags, struct vm_error *err)
 		f |= names[i].value;
 		if (*p == '\0')
 			break;
-		p++; /* '|' */
+		if (*p != '|')
+			return vm_fail(err, VM_EINVAL,
+				       "gfp: flags are joined with '|', not "
+				       "'%c'", *p);
+		p++;
 	}
 	*flags = f;
 	return 0;

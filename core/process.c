@@ -462,7 +462,8 @@ int proc_mmap(struct vm_machine *m, const struct vm_op *op, uint64_t *start,
 		bool ok = false;
 
 		if (op->u.mmap.has_addr && op->u.mmap.addr <= l->task_size) {
-			addr = page_up(op->u.mmap.addr);
+			/* arch_get_unmapped_area_topdown: addr &= PAGE_MASK. */
+			addr = op->u.mmap.addr & ~(VM_PAGE_SIZE - 1);
 			ok = addr >= MMAP_MIN_ADDR && addr <= l->task_size &&
 			     len <= l->task_size - addr &&
 			     !mm_overlaps(&p->mm, addr, addr + len);
@@ -557,11 +558,12 @@ int proc_brk(struct vm_machine *m, const struct vm_op *op,
 			       (unsigned long long)m->layout.task_size);
 	oldend = page_up(mm->brk);
 	newend = page_up(nbrk);
-	if (newend > oldend && mm_overlaps(mm, oldend, newend))
+	/* mm/mmap.c brk: keep an unmapped page before the next mapping. */
+	if (newend > oldend && mm_overlaps(mm, oldend, newend + VM_PAGE_SIZE))
 		return vm_fail(err, VM_ENOSPACE,
-			       "brk: the heap would grow into a mapping at "
-			       "[%#llx, %#llx)", (unsigned long long)oldend,
-			       (unsigned long long)newend);
+			       "brk: the heap would grow to %#llx, into or up "
+			       "against the next mapping (Linux keeps a page "
+			       "free below it)", (unsigned long long)newend);
 	if (newend < oldend) {
 		unmap_range(m, p, newend, oldend);
 		vma_remove_range(m, mm, newend, oldend);
