@@ -86,17 +86,24 @@ unsigned vm_entry_flags(const struct vm_machine *m, unsigned level,
 	return n;
 }
 
-/* Whether a region's protection allows the access. */
-static bool vma_allows(const struct vm_vma *v, enum vm_access acc)
+/*
+ * Whether the region forbids the access, as arch/x86/mm/fault.c's
+ * access_error() decides: a write needs VM_WRITE; a read that found the
+ * page present is a protection error; a read that did not needs the region
+ * to be accessible at all (on x86 any of r, w, x makes it readable). An
+ * instruction fetch (only where NX exists) needs VM_EXEC: Linux would map
+ * the page and fault again on NX, ending in the same SIGSEGV.
+ */
+static bool access_error(const struct vm_vma *v, bool write, bool fetch,
+			 bool present)
 {
-	switch (acc) {
-	case VM_ACCESS_READ:
-		return v->prot & VM_PROT_READ;
-	case VM_ACCESS_WRITE:
-		return v->prot & VM_PROT_WRITE;
-	default:
-		return v->prot & VM_PROT_EXEC;
-	}
+	if (write)
+		return !(v->prot & VM_PROT_WRITE);
+	if (fetch && !(v->prot & VM_PROT_EXEC))
+		return true;
+	if (present)
+		return true;
+	return !(v->prot & (VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXEC));
 }
 
 int vm_translate(const struct vm_machine *m, const struct vm_translate_req *req,
@@ -218,7 +225,8 @@ int vm_translate(const struct vm_machine *m, const struct vm_translate_req *req,
 
 	if (p && req->va < m->layout.task_size)
 		vma = mm_find_vma(&p->mm, req->va);
-	if (vma && vma_allows(vma, req->access)) {
+	if (vma && !access_error(vma, req->access == VM_ACCESS_WRITE, exec_nx,
+				 out->fault.kind == VM_FAULT_PROTECTION)) {
 		out->fault.outcome = VM_OUTCOME_DEMAND_PAGING;
 	} else if (req->mode == VM_MODE_USER) {
 		out->fault.outcome = VM_OUTCOME_SIGSEGV;
