@@ -40,3 +40,20 @@ void hm_free(struct vm_hostmem *hm, void *p, size_t size)
 	free(p);
 	hm->bytes -= size;
 }
+
+void hm_array_insert(struct vm_hostmem *hm, void **arr, uint32_t *n,
+		     uint32_t *cap, size_t elem, uint32_t i, const void *item)
+{
+	char *a;
+
+	if (*n == *cap) {
+		uint32_t c = *cap ? *cap * 2 : 8;
+
+		*arr = hm_realloc(hm, *arr, *cap * elem, c * elem);
+		*cap = c;
+	}
+	a = *arr;
+	memmove(a + (i + 1) * elem, a + i * elem, (*n - i) * elem);
+	memcpy(a + i * elem, item, elem);
+	(*n)++;
+}

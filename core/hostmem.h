@@ -32,4 +32,11 @@ void *hm_realloc(struct vm_hostmem *hm, void *p, size_t old, size_t new_size);
 /* Frees p of `size` bytes; accepts NULL. */
 void hm_free(struct vm_hostmem *hm, void *p, size_t size);
 
+/*
+ * Inserts item (elem bytes) at index i of the array *arr holding *n of
+ * *cap elements, doubling the capacity (from 8) when full.
+ */
+void hm_array_insert(struct vm_hostmem *hm, void **arr, uint32_t *n,
+		     uint32_t *cap, size_t elem, uint32_t i, const void *item);
+
 #endif

@@ -107,18 +107,8 @@ static bool mm_overlaps(const struct vm_mm *mm, uint64_t lo, uint64_t hi)
 static void vma_insert_at(struct vm_machine *m, struct vm_mm *mm, uint32_t i,
 			  const struct vm_vma *v)
 {
-	if (mm->nvmas == mm->capvmas) {
-		uint32_t cap = mm->capvmas ? mm->capvmas * 2 : 8;
-
-		mm->vmas = hm_realloc(&m->hm, mm->vmas,
-				      mm->capvmas * sizeof(*mm->vmas),
-				      cap * sizeof(*mm->vmas));
-		mm->capvmas = cap;
-	}
-	memmove(&mm->vmas[i + 1], &mm->vmas[i],
-		(mm->nvmas - i) * sizeof(*mm->vmas));
-	mm->vmas[i] = *v;
-	mm->nvmas++;
+	hm_array_insert(&m->hm, (void **)&mm->vmas, &mm->nvmas, &mm->capvmas,
+			sizeof(*v), i, v);
 }
 
 static void vma_delete_at(struct vm_mm *mm, uint32_t i)
@@ -246,19 +236,11 @@ static void unmap_range(struct vm_machine *m, struct vm_process *p,
 	pt_prune(m, mm->pgd_pfn, lo, hi);
 }
 
-static int add_process(struct vm_machine *m, const struct vm_process *p)
+static void add_process(struct vm_machine *m, const struct vm_process *p)
 {
-	if (m->nprocs == m->capprocs) {
-		uint32_t cap = m->capprocs ? m->capprocs * 2 : 4;
-
-		m->procs = hm_realloc(&m->hm, m->procs,
-				      m->capprocs * sizeof(*m->procs),
-				      cap * sizeof(*m->procs));
-		m->capprocs = cap;
-	}
 	/* Pids only grow, so the list stays sorted by appending. */
-	m->procs[m->nprocs++] = *p;
-	return 0;
+	hm_array_insert(&m->hm, (void **)&m->procs, &m->nprocs, &m->capprocs,
+			sizeof(*p), m->nprocs, p);
 }
 
 static uint64_t seg_size(uint64_t v, uint64_t def)

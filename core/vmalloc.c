@@ -42,18 +42,8 @@ int vmalloc_find(const struct vm_machine *m, uint64_t va)
 static void area_insert(struct vm_machine *m, uint32_t i,
 			const struct vm_area *a)
 {
-	if (m->nareas == m->capareas) {
-		uint32_t cap = m->capareas ? m->capareas * 2 : 8;
-
-		m->areas = hm_realloc(&m->hm, m->areas,
-				      m->capareas * sizeof(*m->areas),
-				      cap * sizeof(*m->areas));
-		m->capareas = cap;
-	}
-	memmove(&m->areas[i + 1], &m->areas[i],
-		(m->nareas - i) * sizeof(*m->areas));
-	m->areas[i] = *a;
-	m->nareas++;
+	hm_array_insert(&m->hm, (void **)&m->areas, &m->nareas, &m->capareas,
+			sizeof(*a), i, a);
 }
 
 int vmalloc_area(struct vm_machine *m, uint64_t npages, bool guard,
