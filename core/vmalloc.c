@@ -172,17 +172,26 @@ int vm_vfree(struct vm_machine *m, uint64_t va, struct vm_error *err)
 	const struct vm_layout *l = &m->layout;
 	int i;
 
+	if (va >= l->page_offset && va < l->high_memory) {
+		struct vm_owner o = buddy_owner(m->buddy, (va - l->page_offset) >>
+							       VM_PAGE_SHIFT);
+
+		/* The wrong kind of free, as kfree of a vmalloc address. */
+		if (o.kind != VM_OWNER_FREE)
+			return vm_fail(err, VM_EWRONGFREE,
+				       "%#llx is a kernel logical address (%s "
+				       "memory), not a vmalloc area: kmalloc "
+				       "objects go back with kfree, alloc_pages "
+				       "blocks with free_pages",
+				       (unsigned long long)va,
+				       vm_owner_kind_name(o.kind));
+	}
 	if (va < l->vmalloc_start || va >= l->vmalloc_end)
 		return vm_fail(err, VM_ERANGE,
 			       "%#llx is not in the vmalloc region [%#llx, "
-			       "%#llx)%s", (unsigned long long)va,
+			       "%#llx)", (unsigned long long)va,
 			       (unsigned long long)l->vmalloc_start,
-			       (unsigned long long)l->vmalloc_end,
-			       va >= l->page_offset && va < l->high_memory
-				       ? ": a kernel logical address comes "
-					 "from kmalloc (kfree) or alloc_pages "
-					 "(free_pages)"
-				       : "");
+			       (unsigned long long)l->vmalloc_end);
 	i = vmalloc_find(m, va);
 	if (i < 0)
 		return vm_fail(err, VM_ENOTALLOC,

@@ -718,10 +718,13 @@ START_TEST(vfree_refusals)
 	expect_fail(m, &op, VM_EINTERIOR, "vfree a page into an area");
 	op = op_vfree(va + 10);
 	expect_fail(m, &op, VM_EINTERIOR, "vfree 10 bytes into an area");
-	/* Outside the vmalloc region: a kmalloc address, a user address. */
+	/*
+	 * A kmalloc address is the wrong kind of free (as kfree of a vmalloc
+	 * address); a user address is outside the region vfree needs.
+	 */
 	k = kmalloc_ok(m, 64, VM_GFP_KERNEL, NULL);
 	op = op_vfree(k);
-	expect_fail(m, &op, VM_ERANGE, "vfree of a kmalloc address");
+	expect_fail(m, &op, VM_EWRONGFREE, "vfree of a kmalloc address");
 	op = op_vfree(a->is64 ? 0x400000ULL : 0x08048000ULL);
 	expect_fail(m, &op, VM_ERANGE, "vfree of a user address");
 	op = op_vfree(l->vmalloc_end);
@@ -744,7 +747,7 @@ START_TEST(vfree_refusals)
 	} else {
 		/* i386: an order-1 block of lowmem, not a vmalloc area. */
 		op = op_vfree(l->page_offset + pi.kstack);
-		expect_fail(m, &op, VM_ERANGE, "vfree of a kernel stack");
+		expect_fail(m, &op, VM_EWRONGFREE, "vfree of a kernel stack");
 	}
 	assert_checks(m);
 	vm_machine_free(m);
