@@ -63,6 +63,11 @@ const char *slab_cache_name(unsigned cache)
 					  : classes[cls(cache)].dma_name;
 }
 
+const char *vm_slab_cache_name(unsigned i)
+{
+	return slab_cache_name(i);
+}
+
 unsigned vm_slab_cache_count(void)
 {
 	return VM_NCACHES;

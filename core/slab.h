@@ -32,6 +32,9 @@ struct vm_cache_info {
 	uint64_t slabs;
 };
 
+/* The name of cache i ("kmalloc-96", "dma-kmalloc-1k"). */
+const char *vm_slab_cache_name(unsigned i);
+
 /* The number of caches, and cache i in listing order. */
 unsigned vm_slab_cache_count(void);
 void vm_slab_cache_info(const struct vm_machine *m, unsigned i,
