@@ -7,7 +7,6 @@
  * detail, with the code that names the mistake (error.h).
  */
 #include <check.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/arch.h"
@@ -21,203 +20,9 @@
 #include "core/slab.h"
 #include "core/translate.h"
 #include "core/vmalloc.h"
-
-static const char *const arches[] = { "i386", "i386-pae", "x86_64",
-				      "x86_64-la57" };
+#include "tests/core/testutil.h"
 
 #define PAGE VM_PAGE_SIZE
-
-static struct vm_machine *boot(const char *arch, uint64_t memory,
-			       uint64_t churn)
-{
-	struct vm_config c;
-	struct vm_machine *m = NULL;
-	struct vm_error e = { 0 };
-	int rc;
-
-	vm_config_default(&c);
-	c.arch = vm_arch_by_name(arch)->id;
-	c.memory = memory;
-	c.churn = churn;
-	rc = vm_machine_create(&c, &m, &e);
-	ck_assert_msg(rc == 0, "boot %s: %s", arch, e.detail);
-	return m;
-}
-
-static void assert_checks(const struct vm_machine *m)
-{
-	struct vm_error e = { 0 };
-	int rc = vm_machine_check(m, &e);
-
-	ck_assert_msg(rc == 0, "invariant broken: %s", e.detail);
-}
-
-/* Applies op, which must succeed. */
-static void apply_ok(struct vm_machine *m, const struct vm_op *op,
-		     struct vm_op_result *r, const char *what)
-{
-	struct vm_error e = { 0 };
-	int rc = vm_machine_apply(m, op, r, &e);
-
-	ck_assert_msg(rc == 0, "%s: %s (%s)", what, vm_errname(rc), e.detail);
-}
-
-/*
- * Applies op, which must be refused with code: the detail says why, and
- * the machine is untouched (SPEC 1.9: a refused request changes nothing).
- */
-static void expect_fail(struct vm_machine *m, const struct vm_op *op,
-			int code, const char *what)
-{
-	struct vm_error e;
-	uint64_t digest = vm_machine_digest(m);
-	uint64_t version = vm_machine_version(m);
-	uint64_t used = vm_machine_frames_in_use(m);
-	int rc;
-
-	memset(&e, 0, sizeof(e));
-	rc = vm_machine_apply(m, op, NULL, &e);
-	ck_assert_msg(rc == code, "%s: expected %s, got %s (%s)", what,
-		      vm_errname(code), vm_errname(rc), e.detail);
-	ck_assert_msg(e.code == code, "%s: err.code %d, returned %d", what,
-		      e.code, rc);
-	ck_assert_msg(e.detail[0] != '\0', "%s: empty detail", what);
-	ck_assert_msg(vm_machine_digest(m) == digest,
-		      "%s: the refused operation changed the digest", what);
-	ck_assert_msg(vm_machine_version(m) == version,
-		      "%s: the refused operation bumped the version", what);
-	ck_assert_msg(vm_machine_frames_in_use(m) == used,
-		      "%s: the refused operation moved frames", what);
-}
-
-static struct vm_op op_kmalloc(uint64_t size, uint32_t gfp)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_KMALLOC;
-	op.u.kmalloc.size = size;
-	op.u.kmalloc.gfp = gfp;
-	return op;
-}
-
-static struct vm_op op_kfree(uint64_t va)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_KFREE;
-	op.u.kfree.va = va;
-	return op;
-}
-
-static struct vm_op op_vmalloc(uint64_t size, bool guard)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_VMALLOC;
-	op.u.vmalloc.size = size;
-	op.u.vmalloc.guard = guard;
-	return op;
-}
-
-static struct vm_op op_vfree(uint64_t va)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_VFREE;
-	op.u.vfree.va = va;
-	return op;
-}
-
-static struct vm_op op_alloc_pages(uint32_t order, uint32_t gfp)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_ALLOC_PAGES;
-	op.u.alloc_pages.order = order;
-	op.u.alloc_pages.gfp = gfp;
-	return op;
-}
-
-static struct vm_op op_free_pages(uint64_t pa, uint32_t order)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_FREE_PAGES;
-	op.u.free_pages.pa = pa;
-	op.u.free_pages.order = order;
-	return op;
-}
-
-static uint64_t kmalloc_ok(struct vm_machine *m, uint64_t size, uint32_t gfp,
-			   struct vm_op_result *r)
-{
-	struct vm_op op = op_kmalloc(size, gfp);
-	struct vm_op_result scratch;
-
-	if (!r)
-		r = &scratch;
-	apply_ok(m, &op, r, "kmalloc");
-	return r->u.kmalloc.va;
-}
-
-static void kfree_ok(struct vm_machine *m, uint64_t va)
-{
-	struct vm_op op = op_kfree(va);
-
-	apply_ok(m, &op, NULL, "kfree");
-}
-
-static uint64_t vmalloc_ok(struct vm_machine *m, uint64_t size, bool guard,
-			   struct vm_op_result *r)
-{
-	struct vm_op op = op_vmalloc(size, guard);
-	struct vm_op_result scratch;
-
-	if (!r)
-		r = &scratch;
-	apply_ok(m, &op, r, "vmalloc");
-	return r->u.vmalloc.va;
-}
-
-static void vfree_ok(struct vm_machine *m, uint64_t va)
-{
-	struct vm_op op = op_vfree(va);
-
-	apply_ok(m, &op, NULL, "vfree");
-}
-
-static uint64_t alloc_pages_ok(struct vm_machine *m, uint32_t order,
-			       uint32_t gfp, struct vm_op_result *r)
-{
-	struct vm_op op = op_alloc_pages(order, gfp);
-	struct vm_op_result scratch;
-
-	if (!r)
-		r = &scratch;
-	apply_ok(m, &op, r, "alloc_pages");
-	return r->u.alloc_pages.pa;
-}
-
-static uint32_t create_process(struct vm_machine *m)
-{
-	struct vm_op op;
-	struct vm_op_result r;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_PROCESS_CREATE;
-	strcpy(op.u.create.name, "proc");
-	op.u.create.text = op.u.create.data = VM_SEG_DEFAULT;
-	op.u.create.heap = op.u.create.stack = VM_SEG_DEFAULT;
-	op.u.create.populate = true;
-	apply_ok(m, &op, &r, "process create");
-	return r.u.create.pid;
-}
 
 /* ---- GFP flags (include/linux/gfp_types.h, Linux 5.x-6.8 values) ---- */
 
@@ -470,15 +275,17 @@ END_TEST
 /* SPEC 1.6: an impossible flag combination is refused (422). */
 START_TEST(zone_bad_refused_by_allocators)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	struct vm_op op;
 
-	op = op_kmalloc(64, VM_GFP_KERNEL | VM_GFP_DMA | VM_GFP_HIGHMEM);
-	expect_fail(m, &op, VM_EINVAL, "kmalloc __GFP_DMA|__GFP_HIGHMEM");
-	op = op_kmalloc(64, VM_GFP_KERNEL | VM_GFP_DMA | VM_GFP_DMA32);
-	expect_fail(m, &op, VM_EINVAL, "kmalloc __GFP_DMA|__GFP_DMA32");
-	op = op_alloc_pages(0, VM_GFP_KERNEL | VM_GFP_DMA32 | VM_GFP_HIGHMEM);
-	expect_fail(m, &op, VM_EINVAL, "alloc_pages __GFP_DMA32|__GFP_HIGHMEM");
+	op = tu_op_kmalloc(64, VM_GFP_KERNEL | VM_GFP_DMA | VM_GFP_HIGHMEM);
+	tu_expect_fail(m, &op, VM_EINVAL, "kmalloc __GFP_DMA|__GFP_HIGHMEM");
+	op = tu_op_kmalloc(64, VM_GFP_KERNEL | VM_GFP_DMA | VM_GFP_DMA32);
+	tu_expect_fail(m, &op, VM_EINVAL, "kmalloc __GFP_DMA|__GFP_DMA32");
+	op = tu_op_alloc_pages(0,
+			       VM_GFP_KERNEL | VM_GFP_DMA32 | VM_GFP_HIGHMEM);
+	tu_expect_fail(m, &op, VM_EINVAL,
+		       "alloc_pages __GFP_DMA32|__GFP_HIGHMEM");
 	vm_machine_free(m);
 }
 END_TEST
@@ -500,7 +307,7 @@ START_TEST(kmalloc_answers)
 		{ 2049, "kmalloc-4k" }, { 4097, "kmalloc-8k" },
 		{ 8192, "kmalloc-8k" },
 	};
-	struct vm_machine *m = boot(arches[_i], 2 * VM_GiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 2 * VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	struct vm_op_result r;
 	struct vm_op op;
@@ -508,7 +315,7 @@ START_TEST(kmalloc_answers)
 	for (unsigned i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
 		struct vm_cache_info ci;
 
-		kmalloc_ok(m, classes[i].size, VM_GFP_KERNEL, &r);
+		r = tu_kmalloc(m, classes[i].size, VM_GFP_KERNEL);
 		ck_assert(!r.u.kmalloc.large && !r.u.kmalloc.zero);
 		vm_slab_cache_info(m, r.u.kmalloc.cache, &ci);
 		ck_assert_msg(strcmp(ci.name, classes[i].cache) == 0,
@@ -525,31 +332,31 @@ START_TEST(kmalloc_answers)
 		ck_assert_int_ne(r.u.kmalloc.zone, VM_ZONE_HIGHMEM);
 	}
 	/* Above 8 KiB: one page-allocator block of the smallest order. */
-	kmalloc_ok(m, 8193, VM_GFP_KERNEL, &r);
+	r = tu_kmalloc(m, 8193, VM_GFP_KERNEL);
 	ck_assert(r.u.kmalloc.large);
 	ck_assert_uint_eq(r.u.kmalloc.order, 2);
 	ck_assert_uint_eq(r.u.kmalloc.pa % (4 * PAGE), 0);
 	ck_assert_int_eq(vm_machine_owner(m, r.u.kmalloc.pa >> 12).kind,
 			 VM_OWNER_KMALLOC_LARGE);
-	kmalloc_ok(m, VM_KMALLOC_MAX_SIZE, VM_GFP_KERNEL, &r);
+	r = tu_kmalloc(m, VM_KMALLOC_MAX_SIZE, VM_GFP_KERNEL);
 	ck_assert(r.u.kmalloc.large);
 	ck_assert_uint_eq(r.u.kmalloc.order, 10);
-	op = op_kmalloc(VM_KMALLOC_MAX_SIZE + 1, VM_GFP_KERNEL);
-	expect_fail(m, &op, VM_EINVAL, "kmalloc above KMALLOC_MAX_SIZE");
+	op = tu_op_kmalloc(VM_KMALLOC_MAX_SIZE + 1, VM_GFP_KERNEL);
+	tu_expect_fail(m, &op, VM_EINVAL, "kmalloc above KMALLOC_MAX_SIZE");
 	/* Size 0: ZERO_SIZE_PTR, no pa; kfree of it and of NULL do nothing. */
-	kmalloc_ok(m, 0, VM_GFP_KERNEL, &r);
+	r = tu_kmalloc(m, 0, VM_GFP_KERNEL);
 	ck_assert(r.u.kmalloc.zero);
 	ck_assert_uint_eq(r.u.kmalloc.va, VM_ZERO_SIZE_PTR);
 	{
 		uint64_t d = vm_machine_digest(m), used = vm_machine_frames_in_use(m);
 
-		kfree_ok(m, VM_ZERO_SIZE_PTR);
-		kfree_ok(m, 0);
+		tu_kfree(m, VM_ZERO_SIZE_PTR);
+		tu_kfree(m, 0);
 		ck_assert_uint_eq(vm_machine_digest(m), d);
 		ck_assert_uint_eq(vm_machine_frames_in_use(m), used);
 	}
 	/* GFP_DMA: the dma-kmalloc caches, in ZONE_DMA. */
-	kmalloc_ok(m, 100, VM_GFP_KERNEL | VM_GFP_DMA, &r);
+	r = tu_kmalloc(m, 100, VM_GFP_KERNEL | VM_GFP_DMA);
 	{
 		struct vm_cache_info ci;
 
@@ -558,26 +365,26 @@ START_TEST(kmalloc_answers)
 	}
 	ck_assert_int_eq(r.u.kmalloc.zone, VM_ZONE_DMA);
 	ck_assert_uint_lt(r.u.kmalloc.pa, 16 * VM_MiB);
-	kmalloc_ok(m, 20000, VM_GFP_KERNEL | VM_GFP_DMA, &r);
+	r = tu_kmalloc(m, 20000, VM_GFP_KERNEL | VM_GFP_DMA);
 	ck_assert(r.u.kmalloc.large);
 	ck_assert_int_eq(r.u.kmalloc.zone, VM_ZONE_DMA);
 	ck_assert_uint_lt(r.u.kmalloc.pa, 16 * VM_MiB);
 	/* __GFP_HIGHMEM and __GFP_DMA32 are stripped, with a warning. */
-	kmalloc_ok(m, 64, VM_GFP_KERNEL | VM_GFP_HIGHMEM, &r);
+	r = tu_kmalloc(m, 64, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
 	ck_assert(r.u.kmalloc.warnings & VM_WARN_STRIPPED_HIGHMEM);
 	ck_assert_int_ne(r.u.kmalloc.zone, VM_ZONE_HIGHMEM);
 	ck_assert_uint_lt(r.u.kmalloc.pa, l->lowmem_bytes);
-	kmalloc_ok(m, 20000, VM_GFP_KERNEL | VM_GFP_HIGHMEM, &r);
+	r = tu_kmalloc(m, 20000, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
 	ck_assert(r.u.kmalloc.warnings & VM_WARN_STRIPPED_HIGHMEM);
 	ck_assert_uint_lt(r.u.kmalloc.pa, l->lowmem_bytes);
-	kmalloc_ok(m, 64, VM_GFP_KERNEL | VM_GFP_DMA32, &r);
+	r = tu_kmalloc(m, 64, VM_GFP_KERNEL | VM_GFP_DMA32);
 	ck_assert(r.u.kmalloc.warnings & VM_WARN_STRIPPED_DMA32);
-	kmalloc_ok(m, 64, VM_GFP_KERNEL, &r);
+	r = tu_kmalloc(m, 64, VM_GFP_KERNEL);
 	ck_assert_uint_eq(r.u.kmalloc.warnings, 0);
 	/* GFP_ATOMIC behaves as GFP_KERNEL. */
-	kmalloc_ok(m, 64, 0x820u, &r);
+	r = tu_kmalloc(m, 64, 0x820u);
 	ck_assert_uint_lt(r.u.kmalloc.pa, l->lowmem_bytes);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -587,60 +394,62 @@ END_TEST
 START_TEST(kfree_double_free)
 {
 	/* 512 MiB: all of RAM is lowmem on every arch. */
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	struct vm_op op;
 	uint64_t a, b, big;
 
 	/* An object whose slab stays (a neighbour is live). */
-	a = kmalloc_ok(m, 64, VM_GFP_KERNEL, NULL);
-	b = kmalloc_ok(m, 64, VM_GFP_KERNEL, NULL);
+	a = tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
+	b = tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
 	ck_assert_uint_eq(b, a + 64);
-	kfree_ok(m, a);
-	op = op_kfree(a);
-	expect_fail(m, &op, VM_EDOUBLEFREE, "kfree twice (slab kept)");
+	tu_kfree(m, a);
+	op = tu_op_kfree(a);
+	tu_expect_fail(m, &op, VM_EDOUBLEFREE, "kfree twice (slab kept)");
 	/* An object whose slab went back to the buddy allocator. */
-	kfree_ok(m, b);
-	op = op_kfree(b);
-	expect_fail(m, &op, VM_EDOUBLEFREE, "kfree twice (slab freed)");
-	op = op_kfree(a);
-	expect_fail(m, &op, VM_EDOUBLEFREE, "kfree twice (slab freed)");
+	tu_kfree(m, b);
+	op = tu_op_kfree(b);
+	tu_expect_fail(m, &op, VM_EDOUBLEFREE, "kfree twice (slab freed)");
+	op = tu_op_kfree(a);
+	tu_expect_fail(m, &op, VM_EDOUBLEFREE, "kfree twice (slab freed)");
 	/* kmalloc_large. */
-	big = kmalloc_ok(m, 16384, VM_GFP_KERNEL, NULL);
-	kfree_ok(m, big);
-	op = op_kfree(big);
-	expect_fail(m, &op, VM_EDOUBLEFREE, "kfree twice (kmalloc_large)");
-	assert_checks(m);
+	big = tu_kmalloc(m, 16384, VM_GFP_KERNEL).u.kmalloc.va;
+	tu_kfree(m, big);
+	op = tu_op_kfree(big);
+	tu_expect_fail(m, &op, VM_EDOUBLEFREE, "kfree twice (kmalloc_large)");
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(kfree_interior_pointer)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	struct vm_op op;
 	uint64_t a, big;
 
-	a = kmalloc_ok(m, 96, VM_GFP_KERNEL, NULL);
-	op = op_kfree(a + 8);
-	expect_fail(m, &op, VM_EINTERIOR, "kfree inside a kmalloc-96 object");
-	op = op_kfree(a + 95);
-	expect_fail(m, &op, VM_EINTERIOR, "kfree at the last byte");
-	big = kmalloc_ok(m, 3 * PAGE, VM_GFP_KERNEL, NULL);
-	op = op_kfree(big + PAGE);
-	expect_fail(m, &op, VM_EINTERIOR, "kfree a page into kmalloc_large");
-	op = op_kfree(big + 100);
-	expect_fail(m, &op, VM_EINTERIOR, "kfree 100 bytes into kmalloc_large");
+	a = tu_kmalloc(m, 96, VM_GFP_KERNEL).u.kmalloc.va;
+	op = tu_op_kfree(a + 8);
+	tu_expect_fail(m, &op, VM_EINTERIOR,
+		       "kfree inside a kmalloc-96 object");
+	op = tu_op_kfree(a + 95);
+	tu_expect_fail(m, &op, VM_EINTERIOR, "kfree at the last byte");
+	big = tu_kmalloc(m, 3 * PAGE, VM_GFP_KERNEL).u.kmalloc.va;
+	op = tu_op_kfree(big + PAGE);
+	tu_expect_fail(m, &op, VM_EINTERIOR, "kfree a page into kmalloc_large");
+	op = tu_op_kfree(big + 100);
+	tu_expect_fail(m, &op, VM_EINTERIOR,
+		       "kfree 100 bytes into kmalloc_large");
 	/* The starts are still good. */
-	kfree_ok(m, a);
-	kfree_ok(m, big);
-	assert_checks(m);
+	tu_kfree(m, a);
+	tu_kfree(m, big);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(kfree_wrong_allocator)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	const struct vm_arch *a = vm_arch_get(vm_machine_config(m)->arch);
 	struct vm_process_info pi;
@@ -651,52 +460,53 @@ START_TEST(kfree_wrong_allocator)
 	int idx;
 
 	/* A vmalloc address, and the direct-map alias of its page. */
-	va = vmalloc_ok(m, 2 * PAGE, true, NULL);
-	op = op_kfree(va);
-	expect_fail(m, &op, VM_EWRONGFREE, "kfree of a vmalloc address");
+	va = tu_vmalloc(m, 2 * PAGE, true).u.vmalloc.va;
+	op = tu_op_kfree(va);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "kfree of a vmalloc address");
 	idx = vm_vmalloc_at(m, va);
 	ck_assert_int_ge(idx, 0);
 	pa = vm_vmalloc_pfn(m, (uint32_t)idx, 0) << VM_PAGE_SHIFT;
 	ck_assert_uint_lt(pa, l->lowmem_bytes);
-	op = op_kfree(l->page_offset + pa);
-	expect_fail(m, &op, VM_EWRONGFREE, "kfree of a vmalloc page's alias");
+	op = tu_op_kfree(l->page_offset + pa);
+	tu_expect_fail(m, &op, VM_EWRONGFREE,
+		       "kfree of a vmalloc page's alias");
 	/* An alloc_pages block. */
-	alloc_pages_ok(m, 0, VM_GFP_KERNEL, &r);
+	r = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
 	ck_assert(r.u.alloc_pages.has_va);
-	op = op_kfree(r.u.alloc_pages.va);
-	expect_fail(m, &op, VM_EWRONGFREE, "kfree of an alloc_pages block");
+	op = tu_op_kfree(r.u.alloc_pages.va);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "kfree of an alloc_pages block");
 	/* A page-table frame, through its kernel logical address. */
-	pid = create_process(m);
+	pid = tu_create(m, "proc", true);
 	ck_assert_int_eq(vm_process_get(m, pid, &pi), 0);
 	ck_assert_uint_lt(pi.pgd_pa, l->lowmem_bytes);
-	op = op_kfree(l->page_offset + pi.pgd_pa);
-	expect_fail(m, &op, VM_EWRONGFREE, "kfree of a page table");
+	op = tu_op_kfree(l->page_offset + pi.pgd_pa);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "kfree of a page table");
 	/* The process's kernel stack (vmalloc'd on x86_64, lowmem on i386). */
-	op = op_kfree(a->is64 ? pi.kstack : l->page_offset + pi.kstack);
-	expect_fail(m, &op, VM_EWRONGFREE, "kfree of a kernel stack");
+	op = tu_op_kfree(a->is64 ? pi.kstack : l->page_offset + pi.kstack);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "kfree of a kernel stack");
 	/* The kernel image (a boot reservation). */
-	op = op_kfree(l->page_offset + VM_KIMAGE_START);
-	expect_fail(m, &op, VM_EWRONGFREE, "kfree of the kernel image");
-	assert_checks(m);
+	op = tu_op_kfree(l->page_offset + VM_KIMAGE_START);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "kfree of the kernel image");
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(kfree_not_a_kernel_logical_address)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	const struct vm_arch *a = vm_arch_get(vm_machine_config(m)->arch);
 	struct vm_op op;
 
 	/* User space: where text starts (SPEC 1.5). */
-	op = op_kfree(a->is64 ? 0x400000ULL : 0x08048000ULL);
-	expect_fail(m, &op, VM_ERANGE, "kfree of a user address");
-	op = op_kfree(0x1000);
-	expect_fail(m, &op, VM_ERANGE, "kfree of a low user address");
+	op = tu_op_kfree(a->is64 ? 0x400000ULL : 0x08048000ULL);
+	tu_expect_fail(m, &op, VM_ERANGE, "kfree of a user address");
+	op = tu_op_kfree(0x1000);
+	tu_expect_fail(m, &op, VM_ERANGE, "kfree of a low user address");
 	/* Past high_memory, before vmalloc (the VMALLOC_OFFSET hole). */
-	op = op_kfree(l->high_memory);
-	expect_fail(m, &op, VM_ERANGE, "kfree at high_memory");
+	op = tu_op_kfree(l->high_memory);
+	tu_expect_fail(m, &op, VM_ERANGE, "kfree at high_memory");
 	vm_machine_free(m);
 }
 END_TEST
@@ -705,7 +515,7 @@ END_TEST
 
 START_TEST(vfree_refusals)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	const struct vm_arch *a = vm_arch_get(vm_machine_config(m)->arch);
 	struct vm_process_info pi;
@@ -713,43 +523,45 @@ START_TEST(vfree_refusals)
 	uint64_t va, k;
 	uint32_t pid;
 
-	va = vmalloc_ok(m, 3 * PAGE, true, NULL);
-	op = op_vfree(va + PAGE);
-	expect_fail(m, &op, VM_EINTERIOR, "vfree a page into an area");
-	op = op_vfree(va + 10);
-	expect_fail(m, &op, VM_EINTERIOR, "vfree 10 bytes into an area");
+	va = tu_vmalloc(m, 3 * PAGE, true).u.vmalloc.va;
+	op = tu_op_vfree(va + PAGE);
+	tu_expect_fail(m, &op, VM_EINTERIOR, "vfree a page into an area");
+	op = tu_op_vfree(va + 10);
+	tu_expect_fail(m, &op, VM_EINTERIOR, "vfree 10 bytes into an area");
 	/*
 	 * A kmalloc address is the wrong kind of free (as kfree of a vmalloc
 	 * address); a user address is outside the region vfree needs.
 	 */
-	k = kmalloc_ok(m, 64, VM_GFP_KERNEL, NULL);
-	op = op_vfree(k);
-	expect_fail(m, &op, VM_EWRONGFREE, "vfree of a kmalloc address");
-	op = op_vfree(a->is64 ? 0x400000ULL : 0x08048000ULL);
-	expect_fail(m, &op, VM_ERANGE, "vfree of a user address");
-	op = op_vfree(l->vmalloc_end);
-	expect_fail(m, &op, VM_ERANGE, "vfree at vmalloc_end");
-	op = op_vfree(l->vmalloc_start - PAGE);
-	expect_fail(m, &op, VM_ERANGE, "vfree below vmalloc_start");
+	k = tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
+	op = tu_op_vfree(k);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "vfree of a kmalloc address");
+	op = tu_op_vfree(a->is64 ? 0x400000ULL : 0x08048000ULL);
+	tu_expect_fail(m, &op, VM_ERANGE, "vfree of a user address");
+	op = tu_op_vfree(l->vmalloc_end);
+	tu_expect_fail(m, &op, VM_ERANGE, "vfree at vmalloc_end");
+	op = tu_op_vfree(l->vmalloc_start - PAGE);
+	tu_expect_fail(m, &op, VM_ERANGE, "vfree below vmalloc_start");
 	/* Double free, and an address where nothing was ever allocated. */
-	vfree_ok(m, va);
-	op = op_vfree(va);
-	expect_fail(m, &op, VM_ENOTALLOC, "vfree twice");
-	op = op_vfree(l->vmalloc_end - 16 * PAGE);
-	expect_fail(m, &op, VM_ENOTALLOC, "vfree of an unused address");
+	tu_vfree(m, va);
+	op = tu_op_vfree(va);
+	tu_expect_fail(m, &op, VM_ENOTALLOC, "vfree twice");
+	op = tu_op_vfree(l->vmalloc_end - 16 * PAGE);
+	tu_expect_fail(m, &op, VM_ENOTALLOC, "vfree of an unused address");
 	/* A process's kernel stack goes when the process exits. */
-	pid = create_process(m);
+	pid = tu_create(m, "proc", true);
 	ck_assert_int_eq(vm_process_get(m, pid, &pi), 0);
 	if (a->is64) {
 		ck_assert_int_ge(vm_vmalloc_at(m, pi.kstack), 0);
-		op = op_vfree(pi.kstack);
-		expect_fail(m, &op, VM_EWRONGFREE, "vfree of a kernel stack");
+		op = tu_op_vfree(pi.kstack);
+		tu_expect_fail(m, &op, VM_EWRONGFREE,
+			       "vfree of a kernel stack");
 	} else {
 		/* i386: an order-1 block of lowmem, not a vmalloc area. */
-		op = op_vfree(l->page_offset + pi.kstack);
-		expect_fail(m, &op, VM_EWRONGFREE, "vfree of a kernel stack");
+		op = tu_op_vfree(l->page_offset + pi.kstack);
+		tu_expect_fail(m, &op, VM_EWRONGFREE,
+			       "vfree of a kernel stack");
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -758,44 +570,47 @@ END_TEST
 
 START_TEST(free_pages_refusals)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	struct vm_op op;
 	uint64_t pa, k, big;
 
-	pa = alloc_pages_ok(m, 2, VM_GFP_KERNEL, NULL);
-	op = op_free_pages(pa, 1);
-	expect_fail(m, &op, VM_EORDER, "free_pages order 1 of an order-2 block");
-	op = op_free_pages(pa, 3);
-	expect_fail(m, &op, VM_EORDER, "free_pages order 3 of an order-2 block");
-	op = op_free_pages(pa, 0);
-	expect_fail(m, &op, VM_EORDER, "free_pages order 0 of an order-2 block");
-	op = op_free_pages(pa + 0x10, 2);
-	expect_fail(m, &op, VM_EINVAL, "free_pages of an unaligned pa");
-	op = op_free_pages(pa + PAGE, 2);
-	expect_fail(m, &op, VM_EINTERIOR, "free_pages inside a block");
-	op = op_free_pages(pa, 11);
-	expect_fail(m, &op, VM_EINVAL, "free_pages order 11");
-	op = op_free_pages(l->memory, 0);
-	expect_fail(m, &op, VM_ERANGE, "free_pages at the end of RAM");
-	op = op_free_pages(l->memory + 64 * VM_MiB, 0);
-	expect_fail(m, &op, VM_ERANGE, "free_pages beyond RAM");
+	pa = tu_alloc_pages(m, 2, VM_GFP_KERNEL).u.alloc_pages.pa;
+	op = tu_op_free_pages(pa, 1);
+	tu_expect_fail(m, &op, VM_EORDER,
+		       "free_pages order 1 of an order-2 block");
+	op = tu_op_free_pages(pa, 3);
+	tu_expect_fail(m, &op, VM_EORDER,
+		       "free_pages order 3 of an order-2 block");
+	op = tu_op_free_pages(pa, 0);
+	tu_expect_fail(m, &op, VM_EORDER,
+		       "free_pages order 0 of an order-2 block");
+	op = tu_op_free_pages(pa + 0x10, 2);
+	tu_expect_fail(m, &op, VM_EINVAL, "free_pages of an unaligned pa");
+	op = tu_op_free_pages(pa + PAGE, 2);
+	tu_expect_fail(m, &op, VM_EINTERIOR, "free_pages inside a block");
+	op = tu_op_free_pages(pa, 11);
+	tu_expect_fail(m, &op, VM_EINVAL, "free_pages order 11");
+	op = tu_op_free_pages(l->memory, 0);
+	tu_expect_fail(m, &op, VM_ERANGE, "free_pages at the end of RAM");
+	op = tu_op_free_pages(l->memory + 64 * VM_MiB, 0);
+	tu_expect_fail(m, &op, VM_ERANGE, "free_pages beyond RAM");
 	/* Memory of another allocator. */
-	k = kmalloc_ok(m, 64, VM_GFP_KERNEL, NULL);
-	op = op_free_pages((k - l->page_offset) & ~(PAGE - 1), 0);
-	expect_fail(m, &op, VM_EWRONGFREE, "free_pages of a slab page");
-	big = kmalloc_ok(m, 16384, VM_GFP_KERNEL, NULL);
-	op = op_free_pages(big - l->page_offset, 2);
-	expect_fail(m, &op, VM_EWRONGFREE, "free_pages of kmalloc_large");
-	op = op_free_pages(VM_KIMAGE_START, 0);
-	expect_fail(m, &op, VM_EWRONGFREE, "free_pages of the kernel image");
-	op = op_free_pages(0, 0);
-	expect_fail(m, &op, VM_EWRONGFREE, "free_pages of firmware memory");
+	k = tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
+	op = tu_op_free_pages((k - l->page_offset) & ~(PAGE - 1), 0);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "free_pages of a slab page");
+	big = tu_kmalloc(m, 16384, VM_GFP_KERNEL).u.kmalloc.va;
+	op = tu_op_free_pages(big - l->page_offset, 2);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "free_pages of kmalloc_large");
+	op = tu_op_free_pages(VM_KIMAGE_START, 0);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "free_pages of the kernel image");
+	op = tu_op_free_pages(0, 0);
+	tu_expect_fail(m, &op, VM_EWRONGFREE, "free_pages of firmware memory");
 	/* The right call works once, then is a double free. */
-	op = op_free_pages(pa, 2);
-	apply_ok(m, &op, NULL, "free_pages");
-	expect_fail(m, &op, VM_EDOUBLEFREE, "free_pages twice");
-	assert_checks(m);
+	op = tu_op_free_pages(pa, 2);
+	tu_apply_ok(m, &op, "free_pages");
+	tu_expect_fail(m, &op, VM_EDOUBLEFREE, "free_pages twice");
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -805,20 +620,21 @@ END_TEST
 START_TEST(alloc_pages_answers)
 {
 	/* 2 GiB: i386 and i386-pae have ZONE_HIGHMEM above ~888 MiB. */
-	struct vm_machine *m = boot(arches[_i], 2 * VM_GiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 2 * VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	const struct vm_arch *a = vm_arch_get(vm_machine_config(m)->arch);
 	struct vm_op_result r;
 	struct vm_op op;
 	uint64_t pa;
 
-	op = op_alloc_pages(11, VM_GFP_KERNEL);
-	expect_fail(m, &op, VM_EINVAL, "alloc_pages order 11");
-	op = op_alloc_pages(UINT32_MAX, VM_GFP_KERNEL);
-	expect_fail(m, &op, VM_EINVAL, "alloc_pages order 2^32-1");
+	op = tu_op_alloc_pages(11, VM_GFP_KERNEL);
+	tu_expect_fail(m, &op, VM_EINVAL, "alloc_pages order 11");
+	op = tu_op_alloc_pages(UINT32_MAX, VM_GFP_KERNEL);
+	tu_expect_fail(m, &op, VM_EINVAL, "alloc_pages order 2^32-1");
 
 	/* Lowmem: a kernel logical address. */
-	pa = alloc_pages_ok(m, 3, VM_GFP_KERNEL, &r);
+	r = tu_alloc_pages(m, 3, VM_GFP_KERNEL);
+	pa = r.u.alloc_pages.pa;
 	ck_assert_uint_eq(pa % (8 * PAGE), 0);
 	ck_assert_uint_eq(r.u.alloc_pages.order, 3);
 	ck_assert(r.u.alloc_pages.has_va);
@@ -830,24 +646,28 @@ START_TEST(alloc_pages_answers)
 			 VM_OWNER_PAGE_ALLOC);
 
 	/* The largest order. */
-	pa = alloc_pages_ok(m, 10, VM_GFP_KERNEL, &r);
+	r = tu_alloc_pages(m, 10, VM_GFP_KERNEL);
+	pa = r.u.alloc_pages.pa;
 	ck_assert_uint_eq(pa % (4 * VM_MiB), 0);
 
 	/* GFP_DMA: ZONE_DMA, below 16 MiB. */
-	pa = alloc_pages_ok(m, 0, VM_GFP_KERNEL | VM_GFP_DMA, &r);
+	r = tu_alloc_pages(m, 0, VM_GFP_KERNEL | VM_GFP_DMA);
+	pa = r.u.alloc_pages.pa;
 	ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_DMA);
 	ck_assert_uint_lt(pa, 16 * VM_MiB);
 	ck_assert(r.u.alloc_pages.has_va);
 
 	/* GFP_DMA32: ZONE_DMA32 on x86_64; 32-bit has none, so ZONE_NORMAL
 	 * (GFP_ZONE_TABLE's OPT_ZONE_DMA32). */
-	pa = alloc_pages_ok(m, 0, VM_GFP_KERNEL | VM_GFP_DMA32, &r);
+	r = tu_alloc_pages(m, 0, VM_GFP_KERNEL | VM_GFP_DMA32);
+	pa = r.u.alloc_pages.pa;
 	ck_assert_int_eq(r.u.alloc_pages.zone,
 			 a->is64 ? VM_ZONE_DMA32 : VM_ZONE_NORMAL);
 	ck_assert_uint_lt(pa, 4 * VM_GiB);
 
 	/* __GFP_HIGHMEM: highmem where it exists, and then no va. */
-	pa = alloc_pages_ok(m, 0, VM_GFP_HIGHUSER, &r);
+	r = tu_alloc_pages(m, 0, VM_GFP_HIGHUSER);
+	pa = r.u.alloc_pages.pa;
 	ck_assert_int_eq(r.u.alloc_pages.zone, vm_layout_zone_of(l, pa >> 12));
 	if (a->is64) {
 		ck_assert(r.u.alloc_pages.has_va);
@@ -860,10 +680,10 @@ START_TEST(alloc_pages_answers)
 		ck_assert_msg(!r.u.alloc_pages.has_va,
 			      "a highmem block has no kernel logical address");
 		/* And it frees like any other block. */
-		op = op_free_pages(pa, 0);
-		apply_ok(m, &op, NULL, "free_pages of highmem");
+		op = tu_op_free_pages(pa, 0);
+		tu_apply_ok(m, &op, "free_pages of highmem");
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -872,23 +692,23 @@ END_TEST
 
 START_TEST(vmalloc_sizes)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	static const uint64_t sizes[] = { 1, 4095, 4096, 4097, 5000, 8192,
 					  40000 };
 	struct vm_op op;
 
-	op = op_vmalloc(0, true);
-	expect_fail(m, &op, VM_EINVAL, "vmalloc of 0 bytes");
-	op = op_vmalloc(l->vmalloc_end - l->vmalloc_start + 1, true);
-	expect_fail(m, &op, VM_EINVAL, "vmalloc larger than the region");
+	op = tu_op_vmalloc(0, true);
+	tu_expect_fail(m, &op, VM_EINVAL, "vmalloc of 0 bytes");
+	op = tu_op_vmalloc(l->vmalloc_end - l->vmalloc_start + 1, true);
+	tu_expect_fail(m, &op, VM_EINVAL, "vmalloc larger than the region");
 	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct vm_op_result r;
 		struct vm_vmalloc_info vi;
 		uint64_t pages = (sizes[i] + PAGE - 1) / PAGE;
 		int idx;
 
-		vmalloc_ok(m, sizes[i], true, &r);
+		r = tu_vmalloc(m, sizes[i], true);
 		ck_assert_uint_eq(r.u.vmalloc.pages, pages);
 		ck_assert_uint_eq(r.u.vmalloc.size, pages * PAGE);
 		ck_assert(r.u.vmalloc.guard);
@@ -901,7 +721,7 @@ START_TEST(vmalloc_sizes)
 		ck_assert_uint_eq(vi.pages, pages);
 		ck_assert(vi.guard && !vi.kernel_stack);
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -928,14 +748,14 @@ static struct vm_translation kernel_translate(const struct vm_machine *m,
 
 START_TEST(vmalloc_guard_page)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	struct vm_translation t;
 	uint64_t a, b, c, d;
 	int idx;
 
 	/* Areas come first-fit from the bottom of the region. */
-	a = vmalloc_ok(m, 3 * PAGE, true, NULL);
+	a = tu_vmalloc(m, 3 * PAGE, true).u.vmalloc.va;
 	ck_assert_uint_eq(a, l->vmalloc_start);
 	idx = vm_vmalloc_at(m, a);
 	for (uint64_t p = 0; p < 3; p++) {
@@ -953,12 +773,12 @@ START_TEST(vmalloc_guard_page)
 	ck_assert_int_eq(t.fault.kind, VM_FAULT_NOT_PRESENT);
 	ck_assert_int_eq(t.fault.outcome, VM_OUTCOME_OOPS);
 	/* The next area starts after the guard page. */
-	b = vmalloc_ok(m, PAGE, true, NULL);
+	b = tu_vmalloc(m, PAGE, true).u.vmalloc.va;
 	ck_assert_uint_eq(b, a + 4 * PAGE);
 	/* Without a guard (VM_NO_GUARD) the next area follows at once. */
-	c = vmalloc_ok(m, 2 * PAGE, false, NULL);
+	c = tu_vmalloc(m, 2 * PAGE, false).u.vmalloc.va;
 	ck_assert_uint_eq(c, b + 2 * PAGE);
-	d = vmalloc_ok(m, PAGE, true, NULL);
+	d = tu_vmalloc(m, PAGE, true).u.vmalloc.va;
 	ck_assert_uint_eq(d, c + 2 * PAGE);
 	{
 		struct vm_vmalloc_info vi;
@@ -972,47 +792,44 @@ START_TEST(vmalloc_guard_page)
 	ck_assert_uint_eq(t.pa, vm_vmalloc_pfn(m, (uint32_t)vm_vmalloc_at(m, d),
 					       0) << VM_PAGE_SHIFT);
 	/* After a vfree its pages are unmapped at once. */
-	vfree_ok(m, a);
+	tu_vfree(m, a);
 	t = kernel_translate(m, a);
 	ck_assert(!t.ok);
 	ck_assert_int_eq(t.fault.kind, VM_FAULT_NOT_PRESENT);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(vmalloc_first_fit_reuses_hole)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 512 * VM_MiB);
 	uint64_t a, b, a2, c, small;
-	int n = 1;
-	const char *s = getenv("VMLAB_TEST_SCALE");
+	int n = (int)tu_scale();
 
-	if (s && atoi(s) > 1)
-		n = atoi(s);
-	a = vmalloc_ok(m, 5 * PAGE, true, NULL);
-	b = vmalloc_ok(m, 2 * PAGE, true, NULL);
+	a = tu_vmalloc(m, 5 * PAGE, true).u.vmalloc.va;
+	b = tu_vmalloc(m, 2 * PAGE, true).u.vmalloc.va;
 	ck_assert_uint_eq(b, a + 6 * PAGE);
-	vfree_ok(m, a);
-	a2 = vmalloc_ok(m, 5 * PAGE, true, NULL);
+	tu_vfree(m, a);
+	a2 = tu_vmalloc(m, 5 * PAGE, true).u.vmalloc.va;
 	ck_assert_uint_eq(a2, a);
 	/* Too big for the hole: goes after b. */
-	vfree_ok(m, a2);
-	c = vmalloc_ok(m, 6 * PAGE, true, NULL);
+	tu_vfree(m, a2);
+	c = tu_vmalloc(m, 6 * PAGE, true).u.vmalloc.va;
 	ck_assert_uint_eq(c, b + 3 * PAGE);
 	/* A smaller one takes the bottom of the hole. */
-	small = vmalloc_ok(m, 2 * PAGE, true, NULL);
+	small = tu_vmalloc(m, 2 * PAGE, true).u.vmalloc.va;
 	ck_assert_uint_eq(small, a);
 	/* Repeated free and reuse keeps landing at the same place. */
 	for (int i = 0; i < 16 * n; i++) {
-		uint64_t v;
+		uint64_t size = (uint64_t)(1 + i % 5) * PAGE, v;
 
-		vfree_ok(m, small);
-		v = vmalloc_ok(m, (uint64_t)(1 + i % 5) * PAGE, true, NULL);
+		tu_vfree(m, small);
+		v = tu_vmalloc(m, size, true).u.vmalloc.va;
 		ck_assert_uint_eq(v, a);
 		small = v;
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1023,10 +840,10 @@ START_TEST(kmalloc_until_out_of_memory)
 {
 	static const uint64_t sizes[] = { VM_KMALLOC_MAX_SIZE, VM_MiB,
 					   64 * 1024, 8192 };
-	struct vm_machine *m = boot(arches[_i], 32 * VM_MiB, 1024);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 32 * VM_MiB);
 
 	for (unsigned s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		struct vm_op op = op_kmalloc(sizes[s], VM_GFP_KERNEL);
+		struct vm_op op = tu_op_kmalloc(sizes[s], VM_GFP_KERNEL);
 		unsigned n;
 		int rc = 0;
 
@@ -1050,9 +867,9 @@ START_TEST(kmalloc_until_out_of_memory)
 		ck_assert_msg(rc == VM_ENOMEM, "kmalloc %llu never ran out",
 			      (unsigned long long)sizes[s]);
 		/* Refused again, still changing nothing. */
-		expect_fail(m, &op, VM_ENOMEM, "kmalloc on a full machine");
+		tu_expect_fail(m, &op, VM_ENOMEM, "kmalloc on a full machine");
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1060,13 +877,13 @@ END_TEST
 /* An operation that fails half way through its allocations is undone. */
 START_TEST(vmalloc_out_of_memory_changes_nothing)
 {
-	struct vm_machine *m = boot(arches[_i], 32 * VM_MiB, 1024);
-	struct vm_op op = op_vmalloc(30 * VM_MiB, true);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 32 * VM_MiB);
+	struct vm_op op = tu_op_vmalloc(30 * VM_MiB, true);
 
-	expect_fail(m, &op, VM_ENOMEM, "vmalloc of 30 MiB on 32 MiB");
-	assert_checks(m);
+	tu_expect_fail(m, &op, VM_ENOMEM, "vmalloc of 30 MiB on 32 MiB");
+	tu_assert_checks(m);
 	/* The machine still works, from where it was. */
-	ck_assert_uint_eq(vmalloc_ok(m, PAGE, true, NULL),
+	ck_assert_uint_eq(tu_vmalloc(m, PAGE, true).u.vmalloc.va,
 			  vm_machine_layout(m)->vmalloc_start);
 	vm_machine_free(m);
 }
@@ -1128,8 +945,6 @@ int main(void)
 	Suite *s = suite_create("alloc");
 	TCase *gfp = tcase_create("gfp");
 	TCase *tc = tcase_create("alloc");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(gfp, gfp_parse_every_name);
 	tcase_add_test(gfp, gfp_parse_combinations);
@@ -1157,9 +972,5 @@ int main(void)
 	tcase_add_loop_test(tc, vmalloc_out_of_memory_changes_nothing, 0, 4);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

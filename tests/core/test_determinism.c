@@ -32,26 +32,7 @@
 #include "core/state.h"
 #include "core/testing.h"
 #include "core/translate.h"
-
-static const char *const arches[] = { "i386", "i386-pae", "x86_64",
-				      "x86_64-la57" };
-
-static unsigned test_scale(void)
-{
-	const char *s = getenv("VMLAB_TEST_SCALE");
-	long v = s ? strtol(s, NULL, 10) : 1;
-
-	return v > 0 ? (unsigned)v : 1;
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+#include "tests/core/testutil.h"
 
 static int make_machine(const char *arch, uint64_t memory, uint32_t cpus,
 			uint64_t seed, uint64_t churn, struct vm_machine **m,
@@ -59,9 +40,7 @@ static int make_machine(const char *arch, uint64_t memory, uint32_t cpus,
 {
 	struct vm_config c;
 
-	vm_config_default(&c);
-	c.arch = vm_arch_by_name(arch)->id;
-	c.memory = memory;
+	tu_config(&c, arch, memory);
 	c.cpus = cpus;
 	c.seed = seed;
 	c.churn = churn;
@@ -111,17 +90,10 @@ static int run_apply(struct run *r, const struct vm_op *op,
 static uint32_t op_create(struct run *r, uint64_t text, uint64_t data,
 			  uint64_t heap, uint64_t stack, bool populate)
 {
-	struct vm_op op;
+	struct vm_op op = tu_op_create("task", text, data, heap, stack,
+				       populate);
 	struct vm_op_result res;
 
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_PROCESS_CREATE;
-	strcpy(op.u.create.name, "task");
-	op.u.create.text = text;
-	op.u.create.data = data;
-	op.u.create.heap = heap;
-	op.u.create.stack = stack;
-	op.u.create.populate = populate;
 	return run_apply(r, &op, &res) ? 0 : res.u.create.pid;
 }
 
@@ -133,64 +105,53 @@ static uint32_t op_create_default(struct run *r)
 
 static void op_exit(struct run *r, uint32_t pid)
 {
-	struct vm_op op = { .type = VM_OP_PROCESS_EXIT };
+	struct vm_op op = tu_op_exit(pid);
 
-	op.u.exit.pid = pid;
 	run_apply(r, &op, NULL);
 }
 
 static uint64_t op_kmalloc(struct run *r, uint64_t size, uint32_t gfp)
 {
-	struct vm_op op = { .type = VM_OP_KMALLOC };
+	struct vm_op op = tu_op_kmalloc(size, gfp);
 	struct vm_op_result res;
 
-	op.u.kmalloc.size = size;
-	op.u.kmalloc.gfp = gfp;
 	return run_apply(r, &op, &res) ? 0 : res.u.kmalloc.va;
 }
 
 static void op_kfree(struct run *r, uint64_t va)
 {
-	struct vm_op op = { .type = VM_OP_KFREE };
+	struct vm_op op = tu_op_kfree(va);
 
-	op.u.kfree.va = va;
 	run_apply(r, &op, NULL);
 }
 
 static uint64_t op_vmalloc(struct run *r, uint64_t size, bool guard)
 {
-	struct vm_op op = { .type = VM_OP_VMALLOC };
+	struct vm_op op = tu_op_vmalloc(size, guard);
 	struct vm_op_result res;
 
-	op.u.vmalloc.size = size;
-	op.u.vmalloc.guard = guard;
 	return run_apply(r, &op, &res) ? 0 : res.u.vmalloc.va;
 }
 
 static void op_vfree(struct run *r, uint64_t va)
 {
-	struct vm_op op = { .type = VM_OP_VFREE };
+	struct vm_op op = tu_op_vfree(va);
 
-	op.u.vfree.va = va;
 	run_apply(r, &op, NULL);
 }
 
 static uint64_t op_pages(struct run *r, uint32_t order, uint32_t gfp)
 {
-	struct vm_op op = { .type = VM_OP_ALLOC_PAGES };
+	struct vm_op op = tu_op_alloc_pages(order, gfp);
 	struct vm_op_result res;
 
-	op.u.alloc_pages.order = order;
-	op.u.alloc_pages.gfp = gfp;
 	return run_apply(r, &op, &res) ? 0 : res.u.alloc_pages.pa;
 }
 
 static void op_free_pages(struct run *r, uint64_t pa, uint32_t order)
 {
-	struct vm_op op = { .type = VM_OP_FREE_PAGES };
+	struct vm_op op = tu_op_free_pages(pa, order);
 
-	op.u.free_pages.pa = pa;
-	op.u.free_pages.order = order;
 	run_apply(r, &op, NULL);
 }
 
@@ -198,48 +159,33 @@ static uint64_t op_mmap(struct run *r, uint32_t pid, uint64_t addr,
 			uint64_t length, unsigned prot, bool has_addr,
 			bool fixed, bool populate)
 {
-	struct vm_op op = { .type = VM_OP_MMAP };
+	struct vm_op op = tu_op_mmap(pid, length, prot, has_addr, addr, fixed,
+				     populate);
 	struct vm_op_result res;
 
-	op.u.mmap.pid = pid;
-	op.u.mmap.addr = addr;
-	op.u.mmap.length = length;
-	op.u.mmap.prot = (uint8_t)prot;
-	op.u.mmap.has_addr = has_addr;
-	op.u.mmap.fixed = fixed;
-	op.u.mmap.populate = populate;
 	return run_apply(r, &op, &res) ? 0 : res.u.mmap.start;
 }
 
 static void op_munmap(struct run *r, uint32_t pid, uint64_t addr,
 		      uint64_t length)
 {
-	struct vm_op op = { .type = VM_OP_MUNMAP };
+	struct vm_op op = tu_op_munmap(pid, addr, length);
 
-	op.u.munmap.pid = pid;
-	op.u.munmap.addr = addr;
-	op.u.munmap.length = length;
 	run_apply(r, &op, NULL);
 }
 
 static void op_brk(struct run *r, uint32_t pid, bool absolute,
 		   int64_t increment, uint64_t addr)
 {
-	struct vm_op op = { .type = VM_OP_BRK };
+	struct vm_op op = tu_op_brk(pid, absolute, increment, addr);
 
-	op.u.brk.pid = pid;
-	op.u.brk.absolute = absolute;
-	op.u.brk.increment = increment;
-	op.u.brk.addr = addr;
 	run_apply(r, &op, NULL);
 }
 
 static void op_switch(struct run *r, uint32_t cpu, uint32_t pid)
 {
-	struct vm_op op = { .type = VM_OP_SWITCH };
+	struct vm_op op = tu_op_switch(cpu, pid);
 
-	op.u.sw.cpu = cpu;
-	op.u.sw.pid = pid;
 	run_apply(r, &op, NULL);
 }
 
@@ -356,10 +302,10 @@ static void churn_host_heap(uint64_t seed)
 	void *slot[SLOTS] = { 0 };
 
 	for (int i = 0; i < 4000; i++) {
-		unsigned k = (unsigned)(splitmix(&seed) % SLOTS);
+		unsigned k = (unsigned)(tu_splitmix(&seed) % SLOTS);
 
 		free(slot[k]);
-		slot[k] = malloc(1 + splitmix(&seed) % 65536);
+		slot[k] = malloc(1 + tu_splitmix(&seed) % 65536);
 		if (slot[k])
 			memset(slot[k], 0xa5, 1);
 	}
@@ -420,13 +366,14 @@ START_TEST(same_scenario_same_digest_across_processes)
 {
 	struct outcome here, c1, c2;
 	int fd1, fd2;
-	pid_t p1 = spawn(arches[_i], 1, &fd1), p2 = spawn(arches[_i], 2, &fd2);
+	pid_t p1 = spawn(tu_arches[_i], 1, &fd1);
+	pid_t p2 = spawn(tu_arches[_i], 2, &fd2);
 
-	run_scenario(arches[_i], &here);
+	run_scenario(tu_arches[_i], &here);
 	collect(p1, fd1, &c1);
 	collect(p2, fd2, &c2);
-	ck_assert_msg(here.ok, "%s: %s", arches[_i], here.why);
-	ck_assert_msg(c1.ok && c2.ok, "%s: child: %s%s", arches[_i], c1.why,
+	ck_assert_msg(here.ok, "%s: %s", tu_arches[_i], here.why);
+	ck_assert_msg(c1.ok && c2.ok, "%s: child: %s%s", tu_arches[_i], c1.why,
 		      c2.why);
 	ck_assert_uint_ge(here.version, 50);
 	ck_assert_uint_eq(here.nprocs, 1);
@@ -434,7 +381,7 @@ START_TEST(same_scenario_same_digest_across_processes)
 	ck_assert_uint_eq(c2.version, here.version);
 	ck_assert_msg(c1.digest == here.digest && c2.digest == here.digest,
 		      "%s: digests %#" PRIx64 " %#" PRIx64 " %#" PRIx64,
-		      arches[_i], here.digest, c1.digest, c2.digest);
+		      tu_arches[_i], here.digest, c1.digest, c2.digest);
 }
 END_TEST
 
@@ -506,8 +453,8 @@ static bool same_free_counts(const struct vm_machine *a,
  * the owner of its frames differs. */
 START_TEST(digest_sees_frame_owner)
 {
-	struct vm_machine *m1 = boot(arches[_i], 128 * VM_MiB, 1, 5, 0);
-	struct vm_machine *m2 = boot(arches[_i], 128 * VM_MiB, 1, 5, 0);
+	struct vm_machine *m1 = boot(tu_arches[_i], 128 * VM_MiB, 1, 5, 0);
+	struct vm_machine *m2 = boot(tu_arches[_i], 128 * VM_MiB, 1, 5, 0);
 	struct run r1 = { .m = m1 }, r2 = { .m = m2 };
 	uint64_t va, pa;
 	const struct vm_layout *l = vm_machine_layout(m1);
@@ -549,7 +496,7 @@ static void user_leaf(const struct vm_machine *m, uint32_t pid, uint64_t va,
 
 START_TEST(digest_sees_one_pte_bit)
 {
-	struct vm_machine *m = boot(arches[_i], 128 * VM_MiB, 1, 6, 64);
+	struct vm_machine *m = boot(tu_arches[_i], 128 * VM_MiB, 1, 6, 64);
 	struct run r = { .m = m };
 	const struct vm_arch *a = vm_arch_get(vm_machine_config(m)->arch);
 	uint32_t pid = op_create_default(&r);
@@ -576,7 +523,7 @@ END_TEST
  * list order (SPEC 1.3: a free goes to the head of its list). */
 START_TEST(digest_sees_free_list_order)
 {
-	struct vm_machine *m1 = boot(arches[_i], 64 * VM_MiB, 1, 7, 0), *m2;
+	struct vm_machine *m1 = boot(tu_arches[_i], 64 * VM_MiB, 1, 7, 0), *m2;
 	struct run r1 = { .m = m1 }, r2;
 	uint64_t p[8], a, c;
 
@@ -613,7 +560,7 @@ END_TEST
 
 START_TEST(digest_sees_cr3)
 {
-	struct vm_machine *m = boot(arches[_i], 128 * VM_MiB, 2, 8, 64);
+	struct vm_machine *m = boot(tu_arches[_i], 128 * VM_MiB, 2, 8, 64);
 	struct run r = { .m = m };
 	uint32_t pid = op_create_default(&r);
 	uint64_t d0 = vm_machine_digest(m), cr3;
@@ -639,9 +586,9 @@ END_TEST
 START_TEST(digest_sees_prng_seed)
 {
 	/* Without churn the seed reaches nothing but the PRNG's state. */
-	struct vm_machine *a = boot(arches[_i], 64 * VM_MiB, 1, 1, 0);
-	struct vm_machine *b = boot(arches[_i], 64 * VM_MiB, 1, 2, 0);
-	struct vm_machine *c = boot(arches[_i], 64 * VM_MiB, 1, 1, 0);
+	struct vm_machine *a = boot(tu_arches[_i], 64 * VM_MiB, 1, 1, 0);
+	struct vm_machine *b = boot(tu_arches[_i], 64 * VM_MiB, 1, 2, 0);
+	struct vm_machine *c = boot(tu_arches[_i], 64 * VM_MiB, 1, 1, 0);
 
 	ck_assert(same_frames(a, b));
 	ck_assert_uint_ne(vm_machine_digest(a), vm_machine_digest(b));
@@ -654,7 +601,7 @@ END_TEST
 
 START_TEST(version_is_not_in_the_digest)
 {
-	struct vm_machine *m = boot(arches[_i], 64 * VM_MiB, 2, 9, 64);
+	struct vm_machine *m = boot(tu_arches[_i], 64 * VM_MiB, 2, 9, 64);
 	struct run r = { .m = m };
 	uint32_t pid = op_create_default(&r);
 	uint64_t d, v, cr3_before, cr3_after;
@@ -693,7 +640,7 @@ static void random_workload(struct vm_machine *m, uint64_t seed, unsigned n)
 		struct vm_op_result res;
 		struct vm_error e = { 0 };
 		uint64_t d = vm_machine_digest(m), ver = vm_machine_version(m);
-		uint64_t x = splitmix(&seed);
+		uint64_t x = tu_splitmix(&seed);
 		int rc;
 
 		memset(&op, 0, sizeof(op));
@@ -857,21 +804,21 @@ static void random_workload(struct vm_machine *m, uint64_t seed, unsigned n)
 
 START_TEST(serialise_load_serialise_is_identical)
 {
-	struct vm_machine *m = boot(arches[_i], 512 * VM_MiB, 2, 10 + _i,
+	struct vm_machine *m = boot(tu_arches[_i], 512 * VM_MiB, 2, 10 + _i,
 				    VM_DEFAULT_CHURN);
 	struct vm_machine *d = NULL, *c;
 	uint8_t *a, *b, *cb;
 	size_t alen, blen, clen;
 	struct vm_error e = { 0 };
 
-	random_workload(m, 0xabcdULL + (uint64_t)_i, 250 * test_scale());
+	random_workload(m, 0xabcdULL + (uint64_t)_i, 250 * tu_scale());
 	ck_assert_uint_gt(vm_machine_version(m), 100);
 	vm_state_serialize(m, &a, &alen);
 	ck_assert_msg(vm_state_decode(a, alen, &d, &e) == 0, "%s", e.detail);
 	vm_state_serialize(d, &b, &blen);
 	ck_assert_uint_eq(alen, blen);
 	ck_assert_msg(memcmp(a, b, alen) == 0, "%s: reloaded state encodes "
-		      "differently", arches[_i]);
+		      "differently", tu_arches[_i]);
 	ck_assert_uint_eq(vm_machine_digest(d), vm_machine_digest(m));
 	ck_assert_uint_eq(vm_machine_version(d), vm_machine_version(m));
 	c = vm_machine_clone(m);
@@ -954,7 +901,7 @@ static void refuse(struct vm_machine *m, const struct vm_op *op, int code,
 
 START_TEST(refused_operations_change_nothing)
 {
-	struct vm_machine *m = boot(arches[_i], 256 * VM_MiB, 2, 12,
+	struct vm_machine *m = boot(tu_arches[_i], 256 * VM_MiB, 2, 12,
 				    VM_DEFAULT_CHURN);
 	const struct vm_layout *l = vm_machine_layout(m);
 	struct run r = { .m = m };
@@ -1127,8 +1074,8 @@ static void oom_half_way(struct vm_machine *m, const struct vm_op *op,
 
 START_TEST(out_of_memory_half_way_changes_nothing)
 {
-	struct vm_machine *m = boot(arches[_i], 32 * VM_MiB, 1, 13, 0);
-	struct vm_machine *twin = boot(arches[_i], 32 * VM_MiB, 1, 13, 0);
+	struct vm_machine *m = boot(tu_arches[_i], 32 * VM_MiB, 1, 13, 0);
+	struct vm_machine *twin = boot(tu_arches[_i], 32 * VM_MiB, 1, 13, 0);
 	struct run r = { .m = m }, rt = { .m = twin };
 	struct vm_op op;
 	uint32_t pid;
@@ -1196,10 +1143,8 @@ int main(void)
 {
 	Suite *s = suite_create("determinism");
 	TCase *tc = tcase_create("determinism");
-	SRunner *sr;
-	int failed;
 
-	tcase_set_timeout(tc, 120.0 * test_scale());
+	tcase_set_timeout(tc, 120.0 * tu_scale());
 	tcase_add_loop_test(tc, same_scenario_same_digest_across_processes, 0,
 			    4);
 	tcase_add_loop_test(tc, digest_sees_frame_owner, 0, 4);
@@ -1213,9 +1158,5 @@ int main(void)
 	tcase_add_loop_test(tc, out_of_memory_half_way_changes_nothing, 0, 4);
 	tcase_add_loop_test(tc, host_memory_does_not_grow_with_ram, 0, 2);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -10,7 +10,6 @@
  */
 #include <check.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/arch.h"
@@ -22,96 +21,17 @@
 #include "core/owner.h"
 #include "core/process.h"
 #include "core/translate.h"
+#include "tests/core/testutil.h"
 
-static const char *const arches[] = { "i386", "i386-pae", "x86_64",
-				      "x86_64-la57" };
 static const char *const arches32[] = { "i386", "i386-pae" };
-static const char *const arches64[] = { "x86_64", "x86_64-la57" };
 
-static struct vm_machine *boot(const char *arch, uint64_t memory)
-{
-	struct vm_config c;
-	struct vm_machine *m = NULL;
-	struct vm_error e = { 0 };
-	int rc;
-
-	vm_config_default(&c);
-	c.arch = vm_arch_by_name(arch)->id;
-	c.memory = memory;
-	rc = vm_machine_create(&c, &m, &e);
-	ck_assert_msg(rc == 0, "boot %s: %s", arch, e.detail);
-	return m;
-}
-
-static void apply_ok(struct vm_machine *m, const struct vm_op *op,
-		     struct vm_op_result *res)
-{
-	struct vm_error e = { 0 };
-	int rc = vm_machine_apply(m, op, res, &e);
-
-	ck_assert_msg(rc == 0, "%s: %s", vm_op_name(op->type), e.detail);
-}
-
-static struct vm_op_result do_kmalloc(struct vm_machine *m, uint64_t size,
-				      uint32_t gfp)
-{
-	struct vm_op op;
-	struct vm_op_result r;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_KMALLOC;
-	op.u.kmalloc.size = size;
-	op.u.kmalloc.gfp = gfp;
-	apply_ok(m, &op, &r);
-	return r;
-}
-
+/* A guarded vmalloc area; returns its address. */
 static uint64_t do_vmalloc(struct vm_machine *m, uint64_t size)
 {
-	struct vm_op op;
-	struct vm_op_result r;
+	struct vm_op_result r = tu_vmalloc(m, size, true);
 
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_VMALLOC;
-	op.u.vmalloc.size = size;
-	op.u.vmalloc.guard = true;
-	apply_ok(m, &op, &r);
 	ck_assert(r.u.vmalloc.guard);
 	return r.u.vmalloc.va;
-}
-
-static struct vm_op_result do_alloc_pages(struct vm_machine *m,
-					  unsigned order, uint32_t gfp)
-{
-	struct vm_op op;
-	struct vm_op_result r;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_ALLOC_PAGES;
-	op.u.alloc_pages.order = order;
-	op.u.alloc_pages.gfp = gfp;
-	apply_ok(m, &op, &r);
-	return r;
-}
-
-static uint32_t spawn(struct vm_machine *m, bool populate)
-{
-	struct vm_op op;
-	struct vm_op_result r;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_PROCESS_CREATE;
-	strcpy(op.u.create.name, "dev");
-	op.u.create.text = op.u.create.data = VM_SEG_DEFAULT;
-	op.u.create.heap = op.u.create.stack = VM_SEG_DEFAULT;
-	op.u.create.populate = populate;
-	apply_ok(m, &op, &r);
-	return r.u.create.pid;
-}
-
-static uint64_t text_start(const struct vm_machine *m)
-{
-	return vm_machine_layout(m)->arch->is64 ? 0x400000ULL : 0x08048000ULL;
 }
 
 /* The segments a check hands to its callback. */
@@ -258,8 +178,8 @@ static void assert_segments_match(const struct vm_machine *m,
 
 START_TEST(kmalloc_buffer_is_single_ok)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	struct vm_op_result r = do_kmalloc(m, 100, VM_GFP_KERNEL);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	struct vm_op_result r = tu_kmalloc(m, 100, VM_GFP_KERNEL);
 	struct check *c = dma_ok(m, r.u.kmalloc.va, 100, 32);
 
 	ck_assert(c->r.single_ok);
@@ -281,8 +201,8 @@ END_TEST
 /* An object of kmalloc-8k spans two pages: one merged segment. */
 START_TEST(kmalloc_8k_is_one_segment)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	struct vm_op_result r = do_kmalloc(m, 8192, VM_GFP_KERNEL);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	struct vm_op_result r = tu_kmalloc(m, 8192, VM_GFP_KERNEL);
 	struct check *c = dma_ok(m, r.u.kmalloc.va, 8192, 32);
 
 	ck_assert(c->r.single_ok);
@@ -298,8 +218,8 @@ END_TEST
 /* A buffer running past its kmalloc object crosses allocations. */
 START_TEST(past_the_object_crosses_allocations)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	struct vm_op_result r = do_kmalloc(m, 64, VM_GFP_KERNEL);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	struct vm_op_result r = tu_kmalloc(m, 64, VM_GFP_KERNEL);
 	struct check *c = dma_ok(m, r.u.kmalloc.va, 128, 32);
 
 	ck_assert(!c->r.single_ok);
@@ -320,8 +240,8 @@ END_TEST
 
 START_TEST(alloc_pages_block_is_single_ok)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	struct vm_op_result r = do_alloc_pages(m, 3, VM_GFP_KERNEL);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	struct vm_op_result r = tu_alloc_pages(m, 3, VM_GFP_KERNEL);
 	struct check *c;
 
 	ck_assert(r.u.alloc_pages.has_va);
@@ -333,7 +253,7 @@ START_TEST(alloc_pages_block_is_single_ok)
 	ck_assert_uint_eq(c->s.pa[0], r.u.alloc_pages.pa);
 	ck_assert_uint_eq(c->s.len[0], 8 * VM_PAGE_SIZE);
 	/* kmalloc_large: a block from the page allocator too. */
-	r = do_kmalloc(m, 20000, VM_GFP_KERNEL);
+	r = tu_kmalloc(m, 20000, VM_GFP_KERNEL);
 	ck_assert(r.u.kmalloc.large);
 	c = dma_ok(m, r.u.kmalloc.va, 20000, 32);
 	ck_assert(c->r.single_ok);
@@ -346,7 +266,7 @@ END_TEST
 
 START_TEST(vmalloc_buffer_needs_sg)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	uint64_t len = 8 * VM_PAGE_SIZE;
 	uint64_t va = do_vmalloc(m, len);
 	struct check *c = dma_ok(m, va, len, 32);
@@ -376,7 +296,7 @@ END_TEST
 /* The guard page after a vmalloc area is not mapped. */
 START_TEST(vmalloc_guard_page_is_unmapped)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	uint64_t va = do_vmalloc(m, 8 * VM_PAGE_SIZE);
 	uint64_t guard = va + 8 * VM_PAGE_SIZE;
 	struct check *c = dma_ok(m, guard, VM_PAGE_SIZE, 32);
@@ -402,9 +322,9 @@ END_TEST
 
 START_TEST(dma_mask_24)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	struct vm_op_result d = do_kmalloc(m, 512, VM_GFP_KERNEL | VM_GFP_DMA);
-	struct vm_op_result n = do_kmalloc(m, 512, VM_GFP_KERNEL);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	struct vm_op_result d = tu_kmalloc(m, 512, VM_GFP_KERNEL | VM_GFP_DMA);
+	struct vm_op_result n = tu_kmalloc(m, 512, VM_GFP_KERNEL);
 	struct check *c;
 
 	/* GFP_DMA: ZONE_DMA, below 16 MiB: an ISA device reaches it. */
@@ -435,8 +355,8 @@ END_TEST
 /* pa + length - 1 <= mask, exactly at the edge. */
 START_TEST(dma_mask_edge)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	struct vm_op_result r = do_alloc_pages(m, 0, VM_GFP_KERNEL);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	struct vm_op_result r = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
 	uint64_t pa = r.u.alloc_pages.pa;
 	unsigned bits = 1;
 	struct check *c;
@@ -467,10 +387,10 @@ END_TEST
 
 START_TEST(user_buffer_needs_pid)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = spawn(m, true);
-	uint32_t lazy = spawn(m, false);
-	uint64_t va = text_start(m), len = 64 * 1024;
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "dev", true);
+	uint32_t lazy = tu_create(m, "dev", false);
+	uint64_t va = tu_text_start(m), len = 64 * 1024;
 	struct check *c;
 
 	c = dma(m, va, len, 32, false, 0);
@@ -506,7 +426,7 @@ END_TEST
 /* The direct-map alias of the image, [PAGE_OFFSET + 16, + 24) MiB. */
 START_TEST(kernel_image_direct_alias)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	uint64_t alias = l->page_offset + 16 * VM_MiB;
 	struct check *c = dma_ok(m, alias, VM_PAGE_SIZE, 32);
@@ -530,7 +450,7 @@ END_TEST
 /* x86_64: [0xffffffff81000000, 0xffffffff81800000) too. */
 START_TEST(kernel_image_text_mapping)
 {
-	struct vm_machine *m = boot(arches64[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches64[_i], VM_GiB);
 	struct check *c = dma_ok(m, 0xffffffff81000000ULL, VM_PAGE_SIZE, 32);
 
 	ck_assert(!c->r.single_ok);
@@ -552,7 +472,7 @@ END_TEST
 /* i386: the pkmap window is a kmap address (and nothing is kmapped). */
 START_TEST(pkmap_is_kmap_address)
 {
-	struct vm_machine *m = boot(arches32[_i], 2 * VM_GiB);
+	struct vm_machine *m = tu_boot(arches32[_i], 2 * VM_GiB);
 	uint64_t pkmap = _i ? 0xffa00000ULL : 0xff800000ULL;
 	struct check *c = dma_ok(m, pkmap + 3 * VM_PAGE_SIZE, VM_PAGE_SIZE, 32);
 
@@ -566,9 +486,9 @@ END_TEST
 /* Kernel stacks are not DMA-able (dma-api-howto: no stack addresses). */
 START_TEST(kernel_stack_is_not_single_ok)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = spawn(m, true);
+	uint32_t pid = tu_create(m, "dev", true);
 	struct vm_process_info pi;
 	uint64_t va;
 	struct check *c;
@@ -601,7 +521,7 @@ static int first_free_lowmem(void *ctx, uint64_t start_pfn, uint64_t end_pfn,
 
 START_TEST(free_memory_is_not_single_ok)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	uint64_t ctx[3] = { UINT64_MAX, 32 * VM_MiB >> VM_PAGE_SHIFT,
 			    l->lowmem_bytes >> VM_PAGE_SHIFT };
@@ -629,8 +549,7 @@ END_TEST
 START_TEST(adjacent_pages_merge)
 {
 	struct vm_config cfg;
-	struct vm_machine *m = NULL;
-	struct vm_error e = { 0 };
+	struct vm_machine *m;
 	const struct vm_layout *l;
 	uint64_t va, len = 16 * VM_PAGE_SIZE;
 	uint32_t pid;
@@ -638,11 +557,9 @@ START_TEST(adjacent_pages_merge)
 	struct vm_translation t;
 	struct vm_translate_req q = { .has_pid = true, .mode = VM_MODE_KERNEL };
 
-	vm_config_default(&cfg);
-	cfg.arch = vm_arch_by_name(arches[_i])->id;
-	cfg.memory = 1025 * VM_MiB;
+	tu_config(&cfg, tu_arches[_i], 1025 * VM_MiB);
 	cfg.churn = 0;
-	ck_assert_int_eq(vm_machine_create(&cfg, &m, &e), 0);
+	m = tu_boot_config(&cfg);
 	l = vm_machine_layout(m);
 
 	/* The direct map's last 16 pages are 4 KiB pages. */
@@ -673,15 +590,15 @@ START_TEST(adjacent_pages_merge)
 	assert_segments_match(m, c, va, len, false, 0);
 
 	/* A pristine process's text (16 pages). */
-	pid = spawn(m, true);
-	c = dma(m, text_start(m), len, 64, true, pid);
+	pid = tu_create(m, "dev", true);
+	c = dma(m, tu_text_start(m), len, 64, true, pid);
 	ck_assert_int_eq(c->rc, 0);
 	ck_assert_uint_lt(c->r.nsegments, 16);
 	ck_assert_uint_eq(c->s.total, len);
 	assert_reasons(c, VM_DMA_USER_ADDRESS |
 				  (c->r.nsegments > 1 ? VM_DMA_NOT_CONTIGUOUS
 						      : 0));
-	assert_segments_match(m, c, text_start(m), len, true, pid);
+	assert_segments_match(m, c, tu_text_start(m), len, true, pid);
 	vm_machine_free(m);
 }
 END_TEST
@@ -690,8 +607,8 @@ END_TEST
 
 START_TEST(invalid_requests)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	struct vm_op_result r = do_kmalloc(m, 64, VM_GFP_KERNEL);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	struct vm_op_result r = tu_kmalloc(m, 64, VM_GFP_KERNEL);
 	uint64_t va = r.u.kmalloc.va;
 	struct check *c;
 
@@ -723,7 +640,7 @@ END_TEST
 /* A check is a pure query: nothing allocated, nothing changed. */
 START_TEST(check_is_pure)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	uint64_t va = do_vmalloc(m, 16 * VM_PAGE_SIZE);
 	uint64_t allocs = vm_machine_host_allocs(m);
 	uint64_t digest = vm_machine_digest(m);
@@ -747,8 +664,6 @@ int main(void)
 {
 	Suite *s = suite_create("dma");
 	TCase *tc = tcase_create("dma");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, kmalloc_buffer_is_single_ok, 0, 4);
 	tcase_add_loop_test(tc, kmalloc_8k_is_one_segment, 0, 4);
@@ -768,9 +683,5 @@ int main(void)
 	tcase_add_loop_test(tc, invalid_requests, 0, 4);
 	tcase_add_loop_test(tc, check_is_pure, 0, 4);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

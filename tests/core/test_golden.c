@@ -33,9 +33,7 @@
 #include "core/slab.h"
 #include "core/translate.h"
 #include "core/vmalloc.h"
-
-static const char *const arches[] = { "i386", "i386-pae", "x86_64",
-				      "x86_64-la57" };
+#include "tests/core/testutil.h"
 
 /*
  * RAM per arch: 2 GiB on the 32-bit arches so that ZONE_HIGHMEM exists
@@ -305,20 +303,17 @@ static struct vm_op_result apply(struct scen *s, const struct vm_op *op)
 
 static uint32_t op_create(struct scen *s, const char *name, bool populate)
 {
-	struct vm_op op = { .type = VM_OP_PROCESS_CREATE };
+	struct vm_op op = tu_op_create(name, VM_SEG_DEFAULT, VM_SEG_DEFAULT,
+				       VM_SEG_DEFAULT, VM_SEG_DEFAULT,
+				       populate);
 
-	snprintf(op.u.create.name, sizeof(op.u.create.name), "%s", name);
-	op.u.create.text = op.u.create.data = VM_SEG_DEFAULT;
-	op.u.create.heap = op.u.create.stack = VM_SEG_DEFAULT;
-	op.u.create.populate = populate;
 	return apply(s, &op).u.create.pid;
 }
 
 static void op_exit(struct scen *s, uint32_t pid)
 {
-	struct vm_op op = { .type = VM_OP_PROCESS_EXIT };
+	struct vm_op op = tu_op_exit(pid);
 
-	op.u.exit.pid = pid;
 	apply(s, &op);
 }
 
@@ -326,96 +321,73 @@ static uint64_t op_mmap(struct scen *s, uint32_t pid, bool has_addr,
 			uint64_t addr, uint64_t length, unsigned prot,
 			bool fixed, bool populate)
 {
-	struct vm_op op = { .type = VM_OP_MMAP };
+	struct vm_op op = tu_op_mmap(pid, length, prot, has_addr, addr, fixed,
+				     populate);
 
-	op.u.mmap.pid = pid;
-	op.u.mmap.has_addr = has_addr;
-	op.u.mmap.addr = addr;
-	op.u.mmap.length = length;
-	op.u.mmap.prot = (uint8_t)prot;
-	op.u.mmap.fixed = fixed;
-	op.u.mmap.populate = populate;
 	return apply(s, &op).u.mmap.start;
 }
 
 static void op_munmap(struct scen *s, uint32_t pid, uint64_t addr,
 		      uint64_t length)
 {
-	struct vm_op op = { .type = VM_OP_MUNMAP };
+	struct vm_op op = tu_op_munmap(pid, addr, length);
 
-	op.u.munmap.pid = pid;
-	op.u.munmap.addr = addr;
-	op.u.munmap.length = length;
 	apply(s, &op);
 }
 
 static void op_brk(struct scen *s, uint32_t pid, int64_t increment)
 {
-	struct vm_op op = { .type = VM_OP_BRK };
+	struct vm_op op = tu_op_brk(pid, false, increment, 0);
 
-	op.u.brk.pid = pid;
-	op.u.brk.increment = increment;
 	apply(s, &op);
 }
 
 static uint64_t op_kmalloc(struct scen *s, uint64_t size, uint32_t gfp)
 {
-	struct vm_op op = { .type = VM_OP_KMALLOC };
+	struct vm_op op = tu_op_kmalloc(size, gfp);
 
-	op.u.kmalloc.size = size;
-	op.u.kmalloc.gfp = gfp;
 	return apply(s, &op).u.kmalloc.va;
 }
 
 static void op_kfree(struct scen *s, uint64_t va)
 {
-	struct vm_op op = { .type = VM_OP_KFREE };
+	struct vm_op op = tu_op_kfree(va);
 
-	op.u.kfree.va = va;
 	apply(s, &op);
 }
 
 static uint64_t op_vmalloc(struct scen *s, uint64_t size, bool guard)
 {
-	struct vm_op op = { .type = VM_OP_VMALLOC };
+	struct vm_op op = tu_op_vmalloc(size, guard);
 
-	op.u.vmalloc.size = size;
-	op.u.vmalloc.guard = guard;
 	return apply(s, &op).u.vmalloc.va;
 }
 
 static void op_vfree(struct scen *s, uint64_t va)
 {
-	struct vm_op op = { .type = VM_OP_VFREE };
+	struct vm_op op = tu_op_vfree(va);
 
-	op.u.vfree.va = va;
 	apply(s, &op);
 }
 
 static uint64_t op_alloc_pages(struct scen *s, uint32_t order, uint32_t gfp)
 {
-	struct vm_op op = { .type = VM_OP_ALLOC_PAGES };
+	struct vm_op op = tu_op_alloc_pages(order, gfp);
 
-	op.u.alloc_pages.order = order;
-	op.u.alloc_pages.gfp = gfp;
 	return apply(s, &op).u.alloc_pages.pa;
 }
 
 static void op_free_pages(struct scen *s, uint64_t pa, uint32_t order)
 {
-	struct vm_op op = { .type = VM_OP_FREE_PAGES };
+	struct vm_op op = tu_op_free_pages(pa, order);
 
-	op.u.free_pages.pa = pa;
-	op.u.free_pages.order = order;
 	apply(s, &op);
 }
 
 static void op_switch(struct scen *s, uint32_t cpu, uint32_t pid)
 {
-	struct vm_op op = { .type = VM_OP_SWITCH };
+	struct vm_op op = tu_op_switch(cpu, pid);
 
-	op.u.sw.cpu = cpu;
-	op.u.sw.pid = pid;
 	apply(s, &op);
 }
 
@@ -871,25 +843,21 @@ static void write_file(const char *path, const char *text, size_t len)
 START_TEST(golden_scenario)
 {
 	struct vm_config c;
-	struct vm_error e = { 0 };
 	struct scen s;
 	const char *w = getenv("VMLAB_GOLDEN_WRITE");
-	char *path = golden_path(arches[_i]);
+	char *path = golden_path(tu_arches[_i]);
 
 	memset(&s, 0, sizeof(s));
-	vm_config_default(&c);
-	c.arch = vm_arch_by_name(arches[_i])->id;
-	c.memory = memories[_i];
+	tu_config(&c, tu_arches[_i], memories[_i]);
 	c.cpus = 2;
 	c.seed = SEED;
 	c.churn = VM_DEFAULT_CHURN;
 	c.vmsplit = VM_VMSPLIT_3G_1G;
-	ck_assert_msg(vm_machine_create(&c, &s.m, &e) == 0, "%s", e.detail);
+	s.m = tu_boot_config(&c);
 	s.l = vm_machine_layout(s.m);
 	s.a = s.l->arch;
 	run_scenario(&s);
-	ck_assert_msg(vm_machine_check(s.m, &e) == 0, "invariant broken: %s",
-		      e.detail);
+	tu_assert_checks(s.m);
 
 	if (w && strcmp(w, "1") == 0) {
 		write_file(path, s.t.buf, s.t.len);
@@ -913,17 +881,13 @@ START_TEST(scenario_is_deterministic)
 
 	for (int k = 0; k < 2; k++) {
 		struct vm_config c;
-		struct vm_error e = { 0 };
 		struct scen s;
 
 		memset(&s, 0, sizeof(s));
-		vm_config_default(&c);
-		c.arch = vm_arch_by_name(arches[_i])->id;
-		c.memory = memories[_i];
+		tu_config(&c, tu_arches[_i], memories[_i]);
 		c.cpus = 2;
 		c.seed = SEED;
-		ck_assert_msg(vm_machine_create(&c, &s.m, &e) == 0, "%s",
-			      e.detail);
+		s.m = tu_boot_config(&c);
 		s.l = vm_machine_layout(s.m);
 		s.a = s.l->arch;
 		run_scenario(&s);
@@ -941,15 +905,9 @@ int main(void)
 {
 	Suite *s = suite_create("golden");
 	TCase *tc = tcase_create("golden");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, golden_scenario, 0, 4);
 	tcase_add_loop_test(tc, scenario_is_deterministic, 0, 4);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

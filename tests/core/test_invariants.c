@@ -22,9 +22,7 @@
 #include "core/process.h"
 #include "core/state.h"
 #include "core/testing.h"
-
-static const char *const arches[] = { "i386", "i386-pae", "x86_64",
-				      "x86_64-la57" };
+#include "tests/core/testutil.h"
 
 static const char *const corruption_names[VM_CORRUPT_COUNT] = {
 	[VM_CORRUPT_FREE_COUNT] = "free_count",
@@ -37,64 +35,25 @@ static const char *const corruption_names[VM_CORRUPT_COUNT] = {
 	[VM_CORRUPT_CR3] = "cr3",
 };
 
-static unsigned test_scale(void)
-{
-	const char *s = getenv("VMLAB_TEST_SCALE");
-	long v = s ? strtol(s, NULL, 10) : 1;
-
-	return v > 0 ? (unsigned)v : 1;
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
+/* Two CPUs, so that a second process can run on CPU 1. */
 static struct vm_machine *boot(const char *arch, uint64_t memory,
 			       uint64_t churn)
 {
 	struct vm_config c;
-	struct vm_machine *m = NULL;
-	struct vm_error e = { 0 };
 
-	vm_config_default(&c);
-	c.arch = vm_arch_by_name(arch)->id;
-	c.memory = memory;
+	tu_config(&c, arch, memory);
 	c.churn = churn;
 	c.cpus = 2;
-	ck_assert_msg(vm_machine_create(&c, &m, &e) == 0, "%s", e.detail);
-	return m;
-}
-
-static void apply_ok(struct vm_machine *m, const struct vm_op *op,
-		     struct vm_op_result *res)
-{
-	struct vm_error e = { 0 };
-
-	ck_assert_msg(vm_machine_apply(m, op, res, &e) == 0, "%s: %s",
-		      vm_op_name(op->type), e.detail);
+	return tu_boot_config(&c);
 }
 
 static uint32_t create(struct vm_machine *m, uint64_t text, uint64_t data,
 		       uint64_t stack, bool populate)
 {
-	struct vm_op op;
-	struct vm_op_result r;
+	struct vm_op op = tu_op_create("victim", text, data, VM_SEG_DEFAULT,
+				       stack, populate);
 
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_PROCESS_CREATE;
-	strcpy(op.u.create.name, "victim");
-	op.u.create.text = text;
-	op.u.create.data = data;
-	op.u.create.heap = VM_SEG_DEFAULT;
-	op.u.create.stack = stack;
-	op.u.create.populate = populate;
-	apply_ok(m, &op, &r);
-	return r.u.create.pid;
+	return tu_apply_ok(m, &op, NULL).u.create.pid;
 }
 
 /*
@@ -111,21 +70,10 @@ static struct vm_machine *build_state(const char *arch)
 	create(m, VM_SEG_DEFAULT, VM_SEG_DEFAULT, VM_SEG_DEFAULT, true);
 	second =
 		create(m, VM_SEG_DEFAULT, VM_SEG_DEFAULT, VM_SEG_DEFAULT, true);
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_KMALLOC;
-	op.u.kmalloc.size = 64;
-	op.u.kmalloc.gfp = VM_GFP_KERNEL;
-	apply_ok(m, &op, NULL);
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_VMALLOC;
-	op.u.vmalloc.size = 3 * VM_PAGE_SIZE;
-	op.u.vmalloc.guard = true;
-	apply_ok(m, &op, NULL);
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_SWITCH;
-	op.u.sw.cpu = 1;
-	op.u.sw.pid = second;
-	apply_ok(m, &op, NULL);
+	tu_kmalloc(m, 64, VM_GFP_KERNEL);
+	tu_vmalloc(m, 3 * VM_PAGE_SIZE, true);
+	op = tu_op_switch(1, second);
+	tu_apply_ok(m, &op, NULL);
 	return m;
 }
 
@@ -133,7 +81,7 @@ static struct vm_machine *build_state(const char *arch)
 
 START_TEST(checker_catches_corruption)
 {
-	const char *arch = arches[_i / VM_CORRUPT_COUNT];
+	const char *arch = tu_arches[_i / VM_CORRUPT_COUNT];
 	enum vm_corruption what = (enum vm_corruption)(_i % VM_CORRUPT_COUNT);
 	struct vm_machine *m = build_state(arch);
 	struct vm_error e = { 0 };
@@ -159,7 +107,7 @@ END_TEST
 /* A corruption that needs something the machine lacks changes nothing. */
 START_TEST(corruption_needs_its_state)
 {
-	struct vm_machine *m = boot(arches[_i], 64 * VM_MiB, 0);
+	struct vm_machine *m = boot(tu_arches[_i], 64 * VM_MiB, 0);
 	static const enum vm_corruption needy[] = {
 		VM_CORRUPT_USER_PTE, VM_CORRUPT_KERNEL_HALF,
 		VM_CORRUPT_VMALLOC_PTE, VM_CORRUPT_SLAB_INUSE,
@@ -192,19 +140,10 @@ END_TEST
 static struct vm_machine *small_machine(const char *arch)
 {
 	struct vm_machine *m = boot(arch, 32 * VM_MiB, 64);
-	struct vm_op op;
 
 	create(m, 2 * VM_PAGE_SIZE, VM_PAGE_SIZE, 2 * VM_PAGE_SIZE, true);
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_KMALLOC;
-	op.u.kmalloc.size = 100;
-	op.u.kmalloc.gfp = VM_GFP_KERNEL;
-	apply_ok(m, &op, NULL);
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_VMALLOC;
-	op.u.vmalloc.size = 2 * VM_PAGE_SIZE;
-	op.u.vmalloc.guard = true;
-	apply_ok(m, &op, NULL);
+	tu_kmalloc(m, 100, VM_GFP_KERNEL);
+	tu_vmalloc(m, 2 * VM_PAGE_SIZE, true);
 	return m;
 }
 
@@ -216,7 +155,7 @@ static void put_u32(uint8_t *p, uint32_t v)
 
 START_TEST(state_decode_rejects_truncations)
 {
-	struct vm_machine *m = small_machine(arches[_i]), *out;
+	struct vm_machine *m = small_machine(tu_arches[_i]), *out;
 	uint8_t *buf;
 	size_t len, step;
 
@@ -231,7 +170,7 @@ START_TEST(state_decode_rejects_truncations)
 		out = NULL;
 		rc = vm_state_decode(buf, n, &out, &e);
 		ck_assert_msg(rc == VM_ECORRUPT, "%s: %zu of %zu bytes: %s",
-			      arches[_i], n, len,
+			      tu_arches[_i], n, len,
 			      rc ? vm_errname(rc) : "decoded");
 		ck_assert_ptr_null(out);
 		ck_assert_msg(e.detail[0] != '\0', "%zu bytes: no detail", n);
@@ -252,20 +191,20 @@ END_TEST
 
 START_TEST(state_decode_survives_flipped_bytes)
 {
-	struct vm_machine *m = small_machine(arches[_i]);
+	struct vm_machine *m = small_machine(tu_arches[_i]);
 	uint8_t *buf, *copy;
 	size_t len;
 	uint64_t seed = 0xf11b5ULL + (uint64_t)_i;
-	unsigned n = 300 * test_scale(), decoded = 0;
+	unsigned n = 300 * tu_scale(), decoded = 0;
 
 	vm_state_serialize(m, &buf, &len);
 	copy = malloc(len);
 	ck_assert_ptr_nonnull(copy);
 	for (unsigned k = 0; k < n; k++) {
 		/* The header and configuration often, the body everywhere. */
-		size_t pos = k % 4 == 0 ? splitmix(&seed) % 64
-					: splitmix(&seed) % len;
-		uint8_t x = (uint8_t)(1 + splitmix(&seed) % 255);
+		size_t pos = k % 4 == 0 ? tu_splitmix(&seed) % 64
+					: tu_splitmix(&seed) % len;
+		uint8_t x = (uint8_t)(1 + tu_splitmix(&seed) % 255);
 		struct vm_machine *out = NULL;
 		struct vm_error e = { 0 };
 		int rc;
@@ -274,7 +213,7 @@ START_TEST(state_decode_survives_flipped_bytes)
 		copy[pos] ^= x;
 		rc = vm_state_decode(copy, len, &out, &e);
 		ck_assert_msg(rc == 0 || rc == VM_ECORRUPT || rc == VM_EVERSION,
-			      "%s: byte %zu ^ %#x: %s", arches[_i], pos, x,
+			      "%s: byte %zu ^ %#x: %s", tu_arches[_i], pos, x,
 			      vm_errname(rc));
 		if (rc == 0) {
 			struct vm_error ce = { 0 };
@@ -301,7 +240,7 @@ END_TEST
 
 START_TEST(state_decode_checks_magic_and_format)
 {
-	struct vm_machine *m = small_machine(arches[_i]), *out = NULL;
+	struct vm_machine *m = small_machine(tu_arches[_i]), *out = NULL;
 	uint8_t *buf;
 	size_t len;
 	struct vm_error e = { 0 };
@@ -518,11 +457,9 @@ int main(void)
 	TCase *checks = tcase_create("checkers");
 	TCase *state = tcase_create("state_decode");
 	TCase *ops = tcase_create("op_decode");
-	SRunner *sr;
-	int failed;
 
-	tcase_set_timeout(checks, 120.0 * test_scale());
-	tcase_set_timeout(state, 300.0 * test_scale());
+	tcase_set_timeout(checks, 120.0 * tu_scale());
+	tcase_set_timeout(state, 300.0 * tu_scale());
 	tcase_add_loop_test(checks, checker_catches_corruption, 0,
 			    4 * VM_CORRUPT_COUNT);
 	tcase_add_loop_test(checks, corruption_needs_its_state, 0, 4);
@@ -535,9 +472,5 @@ int main(void)
 	suite_add_tcase(s, checks);
 	suite_add_tcase(s, state);
 	suite_add_tcase(s, ops);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -7,7 +7,6 @@
  */
 #include <check.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/arch.h"
@@ -18,79 +17,7 @@
 #include "core/process.h"
 #include "core/rng.h"
 #include "core/translate.h"
-
-/* VMLAB_TEST_SCALE multiplies the loop counts (default 1). */
-static unsigned scale(void)
-{
-	const char *s = getenv("VMLAB_TEST_SCALE");
-	int v = s ? atoi(s) : 1;
-
-	return v > 0 ? (unsigned)v : 1;
-}
-
-static struct vm_machine *boot_cfg(const struct vm_config *c)
-{
-	struct vm_machine *m = NULL;
-	struct vm_error e = { 0 };
-	int rc = vm_machine_create(c, &m, &e);
-
-	ck_assert_msg(rc == 0, "boot %s %llu MiB: %s",
-		      vm_arch_get(c->arch)->name,
-		      (unsigned long long)(c->memory / VM_MiB), e.detail);
-	return m;
-}
-
-static void config(struct vm_config *c, const char *arch, uint64_t memory)
-{
-	vm_config_default(c);
-	c->arch = vm_arch_by_name(arch)->id;
-	c->memory = memory;
-}
-
-static struct vm_machine *boot(const char *arch, uint64_t memory)
-{
-	struct vm_config c;
-
-	config(&c, arch, memory);
-	return boot_cfg(&c);
-}
-
-static void apply_ok(struct vm_machine *m, const struct vm_op *op,
-		     struct vm_op_result *res)
-{
-	struct vm_error e = { 0 };
-	int rc = vm_machine_apply(m, op, res, &e);
-
-	ck_assert_msg(rc == 0, "%s: %s", vm_op_name(op->type), e.detail);
-}
-
-static uint32_t spawn(struct vm_machine *m)
-{
-	struct vm_op op;
-	struct vm_op_result r;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_PROCESS_CREATE;
-	strcpy(op.u.create.name, "init");
-	op.u.create.text = op.u.create.data = VM_SEG_DEFAULT;
-	op.u.create.heap = op.u.create.stack = VM_SEG_DEFAULT;
-	op.u.create.populate = true;
-	apply_ok(m, &op, &r);
-	return r.u.create.pid;
-}
-
-static uint64_t do_vmalloc(struct vm_machine *m, uint64_t size)
-{
-	struct vm_op op;
-	struct vm_op_result r;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_VMALLOC;
-	op.u.vmalloc.size = size;
-	op.u.vmalloc.guard = true;
-	apply_ok(m, &op, &r);
-	return r.u.vmalloc.va;
-}
+#include "tests/core/testutil.h"
 
 static void translate_pid(const struct vm_machine *m, uint32_t pid,
 			  uint64_t va, enum vm_mode mode,
@@ -227,11 +154,11 @@ END_TEST
 START_TEST(walk_shows_the_split_indices)
 {
 	const struct split *s = &splits[_i];
-	struct vm_machine *m = boot(s->arch, VM_GiB);
+	struct vm_machine *m = tu_boot(s->arch, VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	struct vm_translation t;
-	uint64_t vm = do_vmalloc(m, 4 * VM_PAGE_SIZE);
-	uint32_t pid = spawn(m);
+	uint64_t vm = tu_vmalloc(m, 4 * VM_PAGE_SIZE, true).u.vmalloc.va;
+	uint32_t pid = tu_create(m, "init", true);
 	enum vm_mode mode = s->va >= l->task_size ? VM_MODE_KERNEL
 						 : VM_MODE_USER;
 
@@ -330,7 +257,7 @@ START_TEST(arch_constants)
 	ck_assert_uint_eq(a->task_size, w->task_size);
 
 	/* The layout of a 2 GiB machine (for 32-bit: highmem present). */
-	m = boot(w->name, 2 * VM_GiB);
+	m = tu_boot(w->name, 2 * VM_GiB);
 	l = vm_machine_layout(m);
 	ck_assert_ptr_eq(l->arch, a);
 	ck_assert_uint_eq(l->memory, 2 * VM_GiB);
@@ -446,9 +373,9 @@ START_TEST(layout_32bit)
 	struct vm_machine *m;
 	const struct vm_layout *l;
 
-	config(&c, s->arch, s->memory);
+	tu_config(&c, s->arch, s->memory);
 	c.vmsplit = s->split;
-	m = boot_cfg(&c);
+	m = tu_boot_config(&c);
 	l = vm_machine_layout(m);
 	ck_assert_uint_eq(l->vmsplit, s->split);
 	ck_assert_uint_eq(l->page_offset, s->page_offset);
@@ -531,7 +458,7 @@ START_TEST(regions_x86_64)
 		  0xffffffffff7fffffULL },
 		{ VM_REGION_HOLE, 0xffffffffff800000ULL, UINT64_MAX },
 	};
-	struct vm_machine *m = boot("x86_64", VM_GiB);
+	struct vm_machine *m = tu_boot("x86_64", VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 
 	assert_regions(l, w, sizeof(w) / sizeof(w[0]));
@@ -576,7 +503,7 @@ START_TEST(regions_x86_64_la57)
 		  0xffffffffff7fffffULL },
 		{ VM_REGION_HOLE, 0xffffffffff800000ULL, UINT64_MAX },
 	};
-	struct vm_machine *m = boot("x86_64-la57", VM_GiB);
+	struct vm_machine *m = tu_boot("x86_64-la57", VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 
 	assert_regions(l, w, sizeof(w) / sizeof(w[0]));
@@ -600,10 +527,10 @@ static struct vm_machine *boot_kaslr(uint64_t seed, uint64_t memory)
 {
 	struct vm_config c;
 
-	config(&c, "x86_64", memory);
+	tu_config(&c, "x86_64", memory);
 	c.kaslr = true;
 	c.seed = seed;
-	return boot_cfg(&c);
+	return tu_boot_config(&c);
 }
 
 static const struct vm_region *region_of_kind(const struct vm_layout *l,
@@ -617,7 +544,7 @@ static const struct vm_region *region_of_kind(const struct vm_layout *l,
 
 START_TEST(kaslr_bases)
 {
-	unsigned n = 8 * scale();
+	unsigned n = 8 * tu_scale();
 	uint64_t prev[3] = { 0, 0, 0 };
 	unsigned moved = 0;
 
@@ -717,7 +644,7 @@ START_TEST(kaslr_follows_the_formula)
 {
 	static const uint64_t mems[] = { VM_GiB, 3 * VM_GiB };
 
-	for (unsigned s = 0; s < 4 * scale(); s++) {
+	for (unsigned s = 0; s < 4 * tu_scale(); s++) {
 		for (unsigned k = 0; k < 2; k++) {
 			uint64_t seed = 0x9e3779b97f4a7c15ULL * (s + 1);
 			struct vm_machine *m = boot_kaslr(seed, mems[k]);
@@ -745,11 +672,11 @@ START_TEST(kaslr_direct_map_translates)
 {
 	struct vm_machine *m = boot_kaslr(12345, VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = spawn(m);
+	uint32_t pid = tu_create(m, "init", true);
 	struct vm_translation t;
 	uint64_t pa = 0;
 	struct vm_error e = { 0 };
-	uint64_t vm = do_vmalloc(m, VM_PAGE_SIZE);
+	uint64_t vm = tu_vmalloc(m, VM_PAGE_SIZE, true).u.vmalloc.va;
 
 	translate_pid(m, pid, l->page_offset + 0x5678, VM_MODE_KERNEL, &t);
 	ck_assert_msg(t.ok, "%s", t.fault.reason);
@@ -779,7 +706,7 @@ START_TEST(kaslr_refused_off_x86_64)
 	struct vm_error e = { 0 };
 	struct vm_machine *m = NULL;
 
-	config(&c, other[_i], VM_GiB);
+	tu_config(&c, other[_i], VM_GiB);
 	c.kaslr = true;
 	ck_assert_int_eq(vm_config_check(&c, &e), VM_EINVAL);
 	ck_assert_msg(strstr(e.detail, "kaslr") != NULL, "%s", e.detail);
@@ -837,9 +764,9 @@ START_TEST(zones)
 	const struct vm_layout *l;
 	uint64_t total = 0;
 
-	config(&c, w->arch, w->memory);
+	tu_config(&c, w->arch, w->memory);
 	c.vmsplit = w->split;
-	m = boot_cfg(&c);
+	m = tu_boot_config(&c);
 	l = vm_machine_layout(m);
 	for (int z = 0; z < VM_ZONE_COUNT; z++) {
 		bool pop = w->end[z] > w->start[z];
@@ -947,7 +874,7 @@ START_TEST(config_check)
 	struct vm_error e = { 0 };
 	int rc;
 
-	config(&c, k->arch, k->memory);
+	tu_config(&c, k->arch, k->memory);
 	c.cpus = k->cpus;
 	c.vmsplit = k->split;
 	c.kaslr = k->kaslr;
@@ -1000,8 +927,6 @@ int main(void)
 {
 	Suite *s = suite_create("layout");
 	TCase *tc = tcase_create("layout");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, worked_index_splits, 0, NSPLITS);
 	tcase_add_loop_test(tc, walk_shows_the_split_indices, 0, NSPLITS);
@@ -1018,9 +943,5 @@ int main(void)
 	tcase_add_loop_test(tc, config_check, 0, NCFG);
 	tcase_add_test(tc, config_defaults);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -8,52 +8,13 @@
 #include "core/op.h"
 #include "core/process.h"
 #include "core/state.h"
-
-static const char *const arches[] = { "i386", "i386-pae", "x86_64",
-				      "x86_64-la57" };
-
-static struct vm_machine *boot(const char *arch, uint64_t memory)
-{
-	struct vm_config c;
-	struct vm_machine *m = NULL;
-	struct vm_error e;
-
-	vm_config_default(&c);
-	c.arch = vm_arch_by_name(arch)->id;
-	c.memory = memory;
-	ck_assert_int_eq(vm_machine_create(&c, &m, &e), 0);
-	return m;
-}
-
-static void assert_checks(const struct vm_machine *m)
-{
-	struct vm_error e = { 0 };
-	int rc = vm_machine_check(m, &e);
-
-	ck_assert_msg(rc == 0, "invariant broken: %s", e.detail);
-}
-
-static uint32_t create_process(struct vm_machine *m)
-{
-	struct vm_op op;
-	struct vm_op_result r;
-	struct vm_error e = { 0 };
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_PROCESS_CREATE;
-	strcpy(op.u.create.name, "init");
-	op.u.create.text = op.u.create.data = VM_SEG_DEFAULT;
-	op.u.create.heap = op.u.create.stack = VM_SEG_DEFAULT;
-	op.u.create.populate = true;
-	ck_assert_msg(vm_machine_apply(m, &op, &r, &e) == 0, "%s", e.detail);
-	return r.u.create.pid;
-}
+#include "tests/core/testutil.h"
 
 START_TEST(boots_and_checks)
 {
-	struct vm_machine *m = boot(arches[_i], 2 * VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 2 * VM_GiB);
 
-	assert_checks(m);
+	tu_assert_checks(m);
 	ck_assert_uint_eq(vm_machine_version(m), 0);
 	ck_assert_uint_eq(vm_machine_nprocesses(m), 0);
 	vm_machine_free(m);
@@ -62,7 +23,7 @@ END_TEST
 
 START_TEST(exit_returns_every_frame)
 {
-	struct vm_machine *m = boot(arches[_i], 1 * VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 1 * VM_GiB);
 	uint64_t before = vm_machine_frames_in_use(m);
 	struct vm_op op = { .type = VM_OP_PROCESS_EXIT };
 	struct vm_error e;
@@ -74,12 +35,12 @@ START_TEST(exit_returns_every_frame)
 	const struct vm_arch *a = vm_arch_get(vm_machine_config(m)->arch);
 	uint64_t slack = a->is64 ? a->levels - 2u : 0;
 
-	op.u.exit.pid = create_process(m);
+	op.u.exit.pid = tu_create(m, "init", true);
 	after_create = vm_machine_frames_in_use(m);
 	ck_assert_uint_gt(after_create, before + 16 + 4 + 32);
-	assert_checks(m);
+	tu_assert_checks(m);
 	ck_assert_int_eq(vm_machine_apply(m, &op, NULL, &e), 0);
-	assert_checks(m);
+	tu_assert_checks(m);
 	ck_assert_uint_le(vm_machine_frames_in_use(m), before + slack);
 	ck_assert_uint_ge(vm_machine_frames_in_use(m), before);
 	ck_assert_uint_eq(vm_machine_nprocesses(m), 0);
@@ -89,12 +50,12 @@ END_TEST
 
 START_TEST(clone_and_round_trip_keep_the_digest)
 {
-	struct vm_machine *m = boot(arches[_i], 1 * VM_GiB), *c, *d;
+	struct vm_machine *m = tu_boot(tu_arches[_i], 1 * VM_GiB), *c, *d;
 	uint8_t *a, *b;
 	size_t alen, blen;
 	struct vm_error e;
 
-	create_process(m);
+	tu_create(m, "init", true);
 	c = vm_machine_clone(m);
 	ck_assert_uint_eq(vm_machine_digest(c), vm_machine_digest(m));
 	ck_assert_uint_eq(vm_machine_version(c), vm_machine_version(m));
@@ -115,16 +76,10 @@ int main(void)
 {
 	Suite *s = suite_create("machine");
 	TCase *tc = tcase_create("machine");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, boots_and_checks, 0, 4);
 	tcase_add_loop_test(tc, exit_returns_every_frame, 0, 4);
 	tcase_add_loop_test(tc, clone_and_round_trip_keep_the_digest, 0, 4);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

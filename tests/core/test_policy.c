@@ -5,7 +5,6 @@
  */
 #include <check.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/buddy.h"
@@ -17,6 +16,7 @@
 #include "core/owner.h"
 #include "core/slab.h"
 #include "core/vmalloc.h"
+#include "tests/core/testutil.h"
 
 /* GFP_ATOMIC: __GFP_HIGH | __GFP_KSWAPD_RECLAIM (gfp.h, 5.x-6.8 values). */
 #define GFP_ATOMIC 0x820u
@@ -25,102 +25,37 @@ static struct vm_machine *boot(enum vm_arch_id arch, uint64_t memory,
 			       uint64_t churn)
 {
 	struct vm_config c;
-	struct vm_machine *m = NULL;
-	struct vm_error e = { 0 };
 
 	vm_config_default(&c);
 	c.arch = arch;
 	c.memory = memory;
 	c.churn = churn;
-	ck_assert_msg(vm_machine_create(&c, &m, &e) == 0, "%s", e.detail);
-	return m;
-}
-
-static void assert_checks(const struct vm_machine *m)
-{
-	struct vm_error e = { 0 };
-
-	ck_assert_msg(vm_machine_check(m, &e) == 0, "invariant broken: %s",
-		      e.detail);
-}
-
-/* Applies op; it must succeed. */
-static struct vm_op_result must(struct vm_machine *m, const struct vm_op *op)
-{
-	struct vm_op_result r;
-	struct vm_error e = { 0 };
-	int rc = vm_machine_apply(m, op, &r, &e);
-
-	ck_assert_msg(rc == 0, "%s failed: %s (%s)", vm_op_name(op->type),
-		      vm_errname(rc), e.detail);
-	return r;
+	return tu_boot_config(&c);
 }
 
 static int try_alloc_pages(struct vm_machine *m, unsigned order, uint32_t gfp,
 			   struct vm_op_result *r)
 {
-	struct vm_op op = { .type = VM_OP_ALLOC_PAGES };
+	struct vm_op op = tu_op_alloc_pages(order, gfp);
 	struct vm_error e = { 0 };
 
-	op.u.alloc_pages.order = order;
-	op.u.alloc_pages.gfp = gfp;
 	return vm_machine_apply(m, &op, r, &e);
-}
-
-static struct vm_op_result alloc_pages(struct vm_machine *m, unsigned order,
-				       uint32_t gfp)
-{
-	struct vm_op op = { .type = VM_OP_ALLOC_PAGES };
-
-	op.u.alloc_pages.order = order;
-	op.u.alloc_pages.gfp = gfp;
-	return must(m, &op);
-}
-
-static void free_pages(struct vm_machine *m, uint64_t pa, unsigned order)
-{
-	struct vm_op op = { .type = VM_OP_FREE_PAGES };
-
-	op.u.free_pages.pa = pa;
-	op.u.free_pages.order = order;
-	must(m, &op);
 }
 
 static int try_kmalloc(struct vm_machine *m, uint64_t size, uint32_t gfp,
 		       struct vm_op_result *r, struct vm_error *e)
 {
-	struct vm_op op = { .type = VM_OP_KMALLOC };
+	struct vm_op op = tu_op_kmalloc(size, gfp);
 
-	op.u.kmalloc.size = size;
-	op.u.kmalloc.gfp = gfp;
 	return vm_machine_apply(m, &op, r, e);
-}
-
-static struct vm_op_result kmalloc(struct vm_machine *m, uint64_t size,
-				   uint32_t gfp)
-{
-	struct vm_op op = { .type = VM_OP_KMALLOC };
-
-	op.u.kmalloc.size = size;
-	op.u.kmalloc.gfp = gfp;
-	return must(m, &op);
 }
 
 static int try_kfree(struct vm_machine *m, uint64_t va)
 {
-	struct vm_op op = { .type = VM_OP_KFREE };
+	struct vm_op op = tu_op_kfree(va);
 	struct vm_error e = { 0 };
 
-	op.u.kfree.va = va;
 	return vm_machine_apply(m, &op, NULL, &e);
-}
-
-static void kfree(struct vm_machine *m, uint64_t va)
-{
-	struct vm_op op = { .type = VM_OP_KFREE };
-
-	op.u.kfree.va = va;
-	must(m, &op);
 }
 
 static const char *cache_name(const struct vm_machine *m,
@@ -193,7 +128,7 @@ START_TEST(pristine_order0_allocations_ascend)
 	uint64_t prev = 0;
 
 	for (int i = 0; i < 64; i++) {
-		struct vm_op_result r = alloc_pages(m, 0, VM_GFP_KERNEL);
+		struct vm_op_result r = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
 
 		ck_assert_uint_eq(r.u.alloc_pages.order, 0);
 		if (i > 0)
@@ -203,7 +138,7 @@ START_TEST(pristine_order0_allocations_ascend)
 				      (unsigned long long)prev);
 		prev = r.u.alloc_pages.pa;
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -221,14 +156,11 @@ START_TEST(churn_scatters_vmalloc_frames)
 				    i386 ? 2 * VM_GiB : VM_GiB,
 				    VM_DEFAULT_CHURN);
 	const struct vm_layout *l = vm_machine_layout(m);
-	struct vm_op op = { .type = VM_OP_VMALLOC };
 	struct vm_op_result r;
 	bool contiguous = true;
 	int i;
 
-	op.u.vmalloc.size = 8 * VM_PAGE_SIZE;
-	op.u.vmalloc.guard = true;
-	r = must(m, &op);
+	r = tu_vmalloc(m, 8 * VM_PAGE_SIZE, true);
 	ck_assert_uint_eq(r.u.vmalloc.pages, 8);
 	i = vm_vmalloc_at(m, r.u.vmalloc.va);
 	ck_assert_int_ge(i, 0);
@@ -249,7 +181,7 @@ START_TEST(churn_scatters_vmalloc_frames)
 	}
 	ck_assert_msg(!contiguous, "the 8 frames of a vmalloc on a churned "
 		      "machine are contiguous");
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -259,13 +191,10 @@ END_TEST
 START_TEST(pristine_vmalloc_frames_are_contiguous)
 {
 	struct vm_machine *m = boot(VM_ARCH_X86_64, VM_GiB, 0);
-	struct vm_op op = { .type = VM_OP_VMALLOC };
 	struct vm_op_result r;
 	int i;
 
-	op.u.vmalloc.size = 8 * VM_PAGE_SIZE;
-	op.u.vmalloc.guard = true;
-	r = must(m, &op);
+	r = tu_vmalloc(m, 8 * VM_PAGE_SIZE, true);
 	i = vm_vmalloc_at(m, r.u.vmalloc.va);
 	ck_assert_int_ge(i, 0);
 	for (uint64_t p = 1; p < 8; p++)
@@ -283,11 +212,11 @@ START_TEST(order0_alloc_free_restores_free_lists)
 	struct vm_op_result r;
 
 	zones_snapshot(m, before);
-	r = alloc_pages(m, 0, VM_GFP_KERNEL);
+	r = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
 	zones_snapshot(m, mid);
 	ck_assert_uint_eq(mid[VM_ZONE_DMA32].free_pages,
 			  before[VM_ZONE_DMA32].free_pages - 1);
-	free_pages(m, r.u.alloc_pages.pa, 0);
+	tu_free_pages(m, r.u.alloc_pages.pa, 0);
 	zones_snapshot(m, after);
 	assert_zones_eq(before, after);
 	vm_machine_free(m);
@@ -311,7 +240,7 @@ static void assert_split_from_order10(struct vm_machine *m, uint32_t gfp,
 	for (int o = 3; o < VM_MAX_ORDER; o++)
 		ck_assert_uint_eq(before[zone].free_blocks[o], 0);
 	ck_assert_uint_gt(before[zone].free_blocks[VM_MAX_ORDER], 0);
-	r = alloc_pages(m, 3, gfp);
+	r = tu_alloc_pages(m, 3, gfp);
 	ck_assert_int_eq(r.u.alloc_pages.zone, zone);
 	zones_snapshot(m, mid);
 	for (int o = 0; o < 3; o++)
@@ -330,7 +259,7 @@ static void assert_split_from_order10(struct vm_machine *m, uint32_t gfp,
 	/* The kept block is the lowest of the split order-10 block. */
 	ck_assert_uint_eq(r.u.alloc_pages.pa % (VM_PAGE_SIZE << VM_MAX_ORDER),
 			  0);
-	free_pages(m, r.u.alloc_pages.pa, 3);
+	tu_free_pages(m, r.u.alloc_pages.pa, 3);
 	zones_snapshot(m, after);
 	assert_zones_eq(before, after);
 }
@@ -343,7 +272,7 @@ START_TEST(order3_splits_order10_on_pristine_highmem)
 
 	assert_split_from_order10(m, VM_GFP_KERNEL | VM_GFP_HIGHMEM,
 				  VM_ZONE_HIGHMEM);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -359,8 +288,8 @@ START_TEST(order3_splits_order10_after_draining)
 	for (int o = VM_MAX_ORDER - 1; o >= 3; o--) {
 		vm_machine_zone_info(m, VM_ZONE_DMA32, &z);
 		for (uint64_t n = z.free_blocks[o]; n > 0; n--) {
-			struct vm_op_result r = alloc_pages(m, (unsigned)o,
-							    VM_GFP_KERNEL);
+			struct vm_op_result r =
+				tu_alloc_pages(m, (unsigned)o, VM_GFP_KERNEL);
 
 			ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_DMA32);
 		}
@@ -368,7 +297,7 @@ START_TEST(order3_splits_order10_after_draining)
 		ck_assert_uint_eq(z.free_blocks[o], 0);
 	}
 	assert_split_from_order10(m, VM_GFP_KERNEL, VM_ZONE_DMA32);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -386,23 +315,23 @@ START_TEST(freeing_both_buddies_merges)
 	/* Allocations ascend (pristine): stop after an odd frame, so that
 	 * the next two are an even frame and its buddy. */
 	do
-		a = alloc_pages(m, 0, VM_GFP_KERNEL);
+		a = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
 	while (!((a.u.alloc_pages.pa >> VM_PAGE_SHIFT) & 1));
 	zones_snapshot(m, before);
-	a = alloc_pages(m, 0, VM_GFP_KERNEL);
-	b = alloc_pages(m, 0, VM_GFP_KERNEL);
+	a = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
+	b = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
 	lo = a.u.alloc_pages.pa;
 	hi = b.u.alloc_pages.pa;
 	ck_assert_uint_eq((lo >> VM_PAGE_SHIFT) & 1, 0);
 	ck_assert_uint_eq(hi, lo + VM_PAGE_SIZE);
-	free_pages(m, hi, 0);
+	tu_free_pages(m, hi, 0);
 	zones_snapshot(m, one);
 	ck_assert_uint_eq(one[VM_ZONE_DMA32].free_blocks[0],
 			  before[VM_ZONE_DMA32].free_blocks[0] + 1);
-	free_pages(m, lo, 0);
+	tu_free_pages(m, lo, 0);
 	zones_snapshot(m, after);
 	assert_zones_eq(before, after);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -414,9 +343,9 @@ START_TEST(free_then_alloc_returns_the_same_block)
 	struct vm_machine *m = boot(VM_ARCH_X86_64, VM_GiB, VM_DEFAULT_CHURN);
 	struct vm_op_result a, b;
 
-	a = alloc_pages(m, 0, VM_GFP_KERNEL);
-	free_pages(m, a.u.alloc_pages.pa, 0);
-	b = alloc_pages(m, 0, VM_GFP_KERNEL);
+	a = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
+	tu_free_pages(m, a.u.alloc_pages.pa, 0);
+	b = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
 	ck_assert_uint_eq(b.u.alloc_pages.pa, a.u.alloc_pages.pa);
 	vm_machine_free(m);
 }
@@ -431,7 +360,7 @@ START_TEST(gfp_dma_comes_from_zone_dma)
 				    VM_DEFAULT_CHURN);
 
 	for (unsigned order = 0; order <= 4; order++) {
-		struct vm_op_result r = alloc_pages(m, order, VM_GFP_DMA);
+		struct vm_op_result r = tu_alloc_pages(m, order, VM_GFP_DMA);
 
 		ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_DMA);
 		ck_assert_uint_lt(r.u.alloc_pages.pa +
@@ -470,20 +399,20 @@ START_TEST(gfp_kernel_never_takes_highmem)
 	vm_machine_zone_info(m, VM_ZONE_HIGHMEM, &high0);
 	ck_assert_uint_gt(high0.free_pages, 0);
 	while ((o = top_order(m, VM_ZONE_NORMAL)) >= 0) {
-		r = alloc_pages(m, (unsigned)o, VM_GFP_KERNEL);
+		r = tu_alloc_pages(m, (unsigned)o, VM_GFP_KERNEL);
 		ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_NORMAL);
 	}
 	while ((o = top_order(m, VM_ZONE_DMA)) >= 0) {
-		r = alloc_pages(m, (unsigned)o, VM_GFP_KERNEL);
+		r = tu_alloc_pages(m, (unsigned)o, VM_GFP_KERNEL);
 		ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_DMA);
 	}
 	ck_assert_int_eq(try_alloc_pages(m, 0, VM_GFP_KERNEL, &r), VM_ENOMEM);
 	vm_machine_zone_info(m, VM_ZONE_HIGHMEM, &high1);
 	ck_assert_uint_eq(high1.free_pages, high0.free_pages);
 	/* Highmem is still there for whoever may use it. */
-	r = alloc_pages(m, 0, VM_GFP_HIGHUSER);
+	r = tu_alloc_pages(m, 0, VM_GFP_HIGHUSER);
 	ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_HIGHMEM);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -497,13 +426,13 @@ START_TEST(gfp_highmem_prefers_highmem)
 	const struct vm_layout *l = vm_machine_layout(m);
 	struct vm_op_result r;
 
-	r = alloc_pages(m, 0, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
+	r = tu_alloc_pages(m, 0, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
 	ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_HIGHMEM);
 	ck_assert_uint_ge(r.u.alloc_pages.pa, l->lowmem_bytes);
 	ck_assert(!r.u.alloc_pages.has_va);
-	r = alloc_pages(m, 2, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
+	r = tu_alloc_pages(m, 2, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
 	ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_HIGHMEM);
-	r = alloc_pages(m, 0, VM_GFP_KERNEL);
+	r = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
 	ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_NORMAL);
 	ck_assert(r.u.alloc_pages.has_va);
 	ck_assert_uint_eq(r.u.alloc_pages.va,
@@ -523,18 +452,18 @@ START_TEST(gfp_dma32_comes_from_dma32)
 
 	ck_assert(vm_machine_zone_populated(m, VM_ZONE_NORMAL));
 	for (unsigned order = 0; order <= 10; order += 5) {
-		r = alloc_pages(m, order, VM_GFP_DMA32);
+		r = tu_alloc_pages(m, order, VM_GFP_DMA32);
 		ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_DMA32);
 		ck_assert_uint_ge(r.u.alloc_pages.pa, 16 * VM_MiB);
 		ck_assert_uint_lt(r.u.alloc_pages.pa, 4 * VM_GiB);
 	}
-	r = alloc_pages(m, 0, VM_GFP_KERNEL);
+	r = tu_alloc_pages(m, 0, VM_GFP_KERNEL);
 	ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_NORMAL);
 	ck_assert_uint_ge(r.u.alloc_pages.pa, 4 * VM_GiB);
 	vm_machine_free(m);
 
 	m = boot(VM_ARCH_I386, 2 * VM_GiB, VM_DEFAULT_CHURN);
-	r = alloc_pages(m, 0, VM_GFP_DMA32);
+	r = tu_alloc_pages(m, 0, VM_GFP_DMA32);
 	ck_assert_int_eq(r.u.alloc_pages.zone, VM_ZONE_NORMAL);
 	vm_machine_free(m);
 }
@@ -575,8 +504,8 @@ START_TEST(kmalloc_cache_by_size)
 
 	for (size_t i = 0; i < sizeof(size_table) / sizeof(size_table[0]);
 	     i++) {
-		struct vm_op_result r = kmalloc(m, size_table[i].size,
-						VM_GFP_KERNEL);
+		struct vm_op_result r = tu_kmalloc(m, size_table[i].size,
+						   VM_GFP_KERNEL);
 		const char *got = cache_name(m, &r);
 
 		ck_assert_msg(strcmp(got, size_table[i].cache) == 0,
@@ -621,7 +550,7 @@ START_TEST(kmalloc_cache_by_size)
 		ck_assert_uint_eq(r.u.kmalloc.va, l->page_offset + r.u.kmalloc.pa);
 		ck_assert_int_eq(r.u.kmalloc.zone, zone_of_pa(m, r.u.kmalloc.pa));
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -653,7 +582,7 @@ START_TEST(kmalloc_zero_is_zero_size_ptr)
 				    VM_DEFAULT_CHURN);
 	uint64_t d = vm_machine_digest(m), v = vm_machine_version(m);
 	uint64_t used = vm_machine_frames_in_use(m);
-	struct vm_op_result r = kmalloc(m, 0, VM_GFP_KERNEL);
+	struct vm_op_result r = tu_kmalloc(m, 0, VM_GFP_KERNEL);
 
 	ck_assert(r.u.kmalloc.zero);
 	ck_assert_uint_eq(r.u.kmalloc.va, VM_ZERO_SIZE_PTR);
@@ -681,7 +610,7 @@ START_TEST(kfree_of_null_and_zero_size_ptr_is_a_noop)
 				    VM_DEFAULT_CHURN);
 	uint64_t d, used;
 
-	kmalloc(m, 64, VM_GFP_KERNEL);
+	tu_kmalloc(m, 64, VM_GFP_KERNEL);
 	d = vm_machine_digest(m);
 	used = vm_machine_frames_in_use(m);
 	ck_assert_int_eq(try_kfree(m, 0), 0);
@@ -773,7 +702,7 @@ START_TEST(slab_counts_follow_geometry)
 
 	/* 43 objects of 96 bytes: one full slab of 42 and one more. */
 	for (int i = 0; i < 43; i++)
-		kmalloc(m, 96, VM_GFP_KERNEL);
+		tu_kmalloc(m, 96, VM_GFP_KERNEL);
 	vm_slab_cache_info(m, c, &ci);
 	ck_assert_uint_eq(ci.slabs, 2);
 	ck_assert_uint_eq(ci.active_objects, 43);
@@ -790,20 +719,20 @@ START_TEST(slab_reuses_lowest_free_object)
 				    VM_DEFAULT_CHURN);
 	uint64_t a, b, c;
 
-	a = kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
-	b = kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
-	c = kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
+	a = tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
+	b = tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
+	c = tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va;
 	/* A fresh slab hands out its objects in address order. */
 	ck_assert_uint_eq(b, a + 64);
 	ck_assert_uint_eq(c, b + 64);
-	kfree(m, b);
-	ck_assert_uint_eq(kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va, b);
+	tu_kfree(m, b);
+	ck_assert_uint_eq(tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va, b);
 	/* Lowest free, not last freed (SLUB's freelist would be LIFO). */
-	kfree(m, c);
-	kfree(m, a);
-	ck_assert_uint_eq(kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va, a);
-	ck_assert_uint_eq(kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va, c);
-	assert_checks(m);
+	tu_kfree(m, c);
+	tu_kfree(m, a);
+	ck_assert_uint_eq(tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va, a);
+	ck_assert_uint_eq(tu_kmalloc(m, 64, VM_GFP_KERNEL).u.kmalloc.va, c);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -817,27 +746,27 @@ START_TEST(slab_takes_most_recently_used_partial)
 
 	/* kmalloc-4k: 8 objects per slab. Fill slab 1, start slab 2. */
 	for (int i = 0; i < 8; i++)
-		s1[i] = kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
+		s1[i] = tu_kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
 	for (int i = 1; i < 8; i++)
 		ck_assert_uint_eq(s1[i], s1[0] + (uint64_t)i * 4096);
-	s2[0] = kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
-	s2[1] = kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
+	s2[0] = tu_kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
+	s2[1] = tu_kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
 	ck_assert(s2[0] < s1[0] || s2[0] >= s1[0] + 8 * 4096);
 	ck_assert_uint_eq(s2[1], s2[0] + 4096);
 	/* Slab 1 gets two holes and becomes the most recently used. */
-	kfree(m, s1[6]);
-	kfree(m, s1[3]);
-	v = kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
+	tu_kfree(m, s1[6]);
+	tu_kfree(m, s1[3]);
+	v = tu_kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
 	ck_assert_uint_eq(v, s1[3]);
 	/* Now slab 2 is used last: it serves, though slab 1 has a hole. */
-	kfree(m, s2[1]);
-	v = kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
+	tu_kfree(m, s2[1]);
+	v = tu_kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
 	ck_assert_uint_eq(v, s2[1]);
 	/* An allocation does not reorder: slab 2 stays first while it has
 	 * room (its objects 2..7 come before slab 1's hole at 6). */
-	v = kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
+	v = tu_kmalloc(m, 4096, VM_GFP_KERNEL).u.kmalloc.va;
 	ck_assert_uint_eq(v, s2[0] + 2 * 4096);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -854,19 +783,21 @@ START_TEST(empty_slab_returns_its_frames)
 
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		uint64_t used = vm_machine_frames_in_use(m);
-		struct vm_op_result r1 = kmalloc(m, cases[k].size, VM_GFP_KERNEL);
-		struct vm_op_result r2 = kmalloc(m, cases[k].size, VM_GFP_KERNEL);
+		struct vm_op_result r1 =
+			tu_kmalloc(m, cases[k].size, VM_GFP_KERNEL);
+		struct vm_op_result r2 =
+			tu_kmalloc(m, cases[k].size, VM_GFP_KERNEL);
 		struct vm_cache_info ci;
 
 		ck_assert_uint_eq(vm_machine_frames_in_use(m),
 				  used + cases[k].pages);
 		vm_slab_cache_info(m, r1.u.kmalloc.cache, &ci);
 		ck_assert_uint_eq(ci.slabs, 1);
-		kfree(m, r1.u.kmalloc.va);
+		tu_kfree(m, r1.u.kmalloc.va);
 		/* Still one object: the slab stays. */
 		ck_assert_uint_eq(vm_machine_frames_in_use(m),
 				  used + cases[k].pages);
-		kfree(m, r2.u.kmalloc.va);
+		tu_kfree(m, r2.u.kmalloc.va);
 		ck_assert_uint_eq(vm_machine_frames_in_use(m), used);
 		vm_slab_cache_info(m, r1.u.kmalloc.cache, &ci);
 		ck_assert_uint_eq(ci.slabs, 0);
@@ -878,13 +809,13 @@ START_TEST(empty_slab_returns_its_frames)
 	/* kmalloc_large gives its block back too. */
 	{
 		uint64_t used = vm_machine_frames_in_use(m);
-		struct vm_op_result r = kmalloc(m, 20000, VM_GFP_KERNEL);
+		struct vm_op_result r = tu_kmalloc(m, 20000, VM_GFP_KERNEL);
 
 		ck_assert_uint_eq(vm_machine_frames_in_use(m), used + 8);
-		kfree(m, r.u.kmalloc.va);
+		tu_kfree(m, r.u.kmalloc.va);
 		ck_assert_uint_eq(vm_machine_frames_in_use(m), used);
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -902,7 +833,8 @@ START_TEST(kmalloc_dma_uses_dma_caches)
 		      { 10000, "large" } };
 
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		struct vm_op_result r = kmalloc(m, cases[k].size, VM_GFP_DMA);
+		struct vm_op_result r =
+			tu_kmalloc(m, cases[k].size, VM_GFP_DMA);
 		const char *got = cache_name(m, &r);
 
 		ck_assert_msg(strcmp(got, cases[k].cache) == 0,
@@ -916,7 +848,7 @@ START_TEST(kmalloc_dma_uses_dma_caches)
 	/* Without GFP_DMA the same size uses the normal cache, outside
 	 * ZONE_DMA (GFP_KERNEL tries Normal or DMA32 first). */
 	{
-		struct vm_op_result r = kmalloc(m, 100, VM_GFP_KERNEL);
+		struct vm_op_result r = tu_kmalloc(m, 100, VM_GFP_KERNEL);
 
 		ck_assert_str_eq(cache_name(m, &r), "kmalloc-128");
 		ck_assert_int_ne(r.u.kmalloc.zone, VM_ZONE_DMA);
@@ -936,12 +868,12 @@ START_TEST(kmalloc_strips_highmem_and_dma32)
 	const struct vm_layout *l = vm_machine_layout(m);
 	struct vm_op_result r;
 
-	r = kmalloc(m, 100, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
+	r = tu_kmalloc(m, 100, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
 	ck_assert_uint_eq(r.u.kmalloc.warnings, VM_WARN_STRIPPED_HIGHMEM);
 	ck_assert_str_eq(cache_name(m, &r), "kmalloc-128");
 	ck_assert_int_eq(r.u.kmalloc.zone, VM_ZONE_NORMAL);
 	ck_assert_uint_lt(r.u.kmalloc.pa, l->lowmem_bytes);
-	r = kmalloc(m, 20000, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
+	r = tu_kmalloc(m, 20000, VM_GFP_KERNEL | VM_GFP_HIGHMEM);
 	ck_assert_uint_eq(r.u.kmalloc.warnings, VM_WARN_STRIPPED_HIGHMEM);
 	ck_assert(r.u.kmalloc.large);
 	ck_assert_int_ne(r.u.kmalloc.zone, VM_ZONE_HIGHMEM);
@@ -949,13 +881,13 @@ START_TEST(kmalloc_strips_highmem_and_dma32)
 	vm_machine_free(m);
 
 	m = boot(VM_ARCH_X86_64, 8 * VM_GiB, VM_DEFAULT_CHURN);
-	r = kmalloc(m, 100, VM_GFP_DMA32);
+	r = tu_kmalloc(m, 100, VM_GFP_DMA32);
 	ck_assert_uint_eq(r.u.kmalloc.warnings, VM_WARN_STRIPPED_DMA32);
 	ck_assert_str_eq(cache_name(m, &r), "kmalloc-128");
 	ck_assert_int_eq(r.u.kmalloc.zone, VM_ZONE_NORMAL);
-	r = kmalloc(m, 100, VM_GFP_KERNEL | VM_GFP_DMA32);
+	r = tu_kmalloc(m, 100, VM_GFP_KERNEL | VM_GFP_DMA32);
 	ck_assert_uint_eq(r.u.kmalloc.warnings, VM_WARN_STRIPPED_DMA32);
-	r = kmalloc(m, 100, GFP_ATOMIC);
+	r = tu_kmalloc(m, 100, GFP_ATOMIC);
 	ck_assert_uint_eq(r.u.kmalloc.warnings, 0);
 	ck_assert_str_eq(cache_name(m, &r), "kmalloc-128");
 	vm_machine_free(m);
@@ -992,8 +924,6 @@ int main(void)
 	TCase *buddy = tcase_create("buddy");
 	TCase *zones = tcase_create("zones");
 	TCase *slab = tcase_create("kmalloc");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(buddy, pristine_order0_allocations_ascend);
 	tcase_add_loop_test(buddy, churn_scatters_vmalloc_frames, 0, 2);
@@ -1026,9 +956,5 @@ int main(void)
 	tcase_add_test(slab, kmalloc_zone_bad_is_invalid);
 	suite_add_tcase(s, slab);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -19,9 +19,7 @@
 #include "core/testing.h"
 #include "core/translate.h"
 #include "core/vmalloc.h"
-
-static const char *const arches[] = { "i386", "i386-pae", "x86_64",
-				      "x86_64-la57" };
+#include "tests/core/testutil.h"
 
 #define PAGE VM_PAGE_SIZE
 #define KiB 1024ULL
@@ -35,160 +33,23 @@ static const char *const arches[] = { "i386", "i386-pae", "x86_64",
 /* mmap_min_addr (CONFIG_DEFAULT_MMAP_MIN_ADDR on x86). */
 #define MMAP_MIN 0x10000ULL
 
-static int scale(void)
-{
-	const char *s = getenv("VMLAB_TEST_SCALE");
-	int v = s ? atoi(s) : 1;
-
-	return v > 0 ? v : 1;
-}
-
 static struct vm_machine *boot_full(const char *arch, uint64_t memory,
 				    uint32_t cpus, uint64_t churn,
 				    enum vm_vmsplit split)
 {
 	struct vm_config c;
-	struct vm_machine *m = NULL;
-	struct vm_error e = { 0 };
-	int rc;
 
-	vm_config_default(&c);
-	c.arch = vm_arch_by_name(arch)->id;
-	c.memory = memory;
+	tu_config(&c, arch, memory);
 	c.cpus = cpus;
 	c.churn = churn;
 	c.vmsplit = split;
-	rc = vm_machine_create(&c, &m, &e);
-	ck_assert_msg(rc == 0, "boot %s: %s", arch, e.detail);
-	return m;
-}
-
-static struct vm_machine *boot(const char *arch, uint64_t memory)
-{
-	return boot_full(arch, memory, 1, VM_DEFAULT_CHURN, VM_VMSPLIT_3G_1G);
-}
-
-static const struct vm_arch *arch_of(const struct vm_machine *m)
-{
-	return vm_arch_get(vm_machine_config(m)->arch);
-}
-
-static uint64_t text_start(const struct vm_machine *m)
-{
-	return arch_of(m)->is64 ? 0x400000ULL : 0x08048000ULL;
+	return tu_boot_config(&c);
 }
 
 static uint64_t stack_top(const struct vm_machine *m)
 {
-	return arch_of(m)->is64 ? STACK_TOP_64
-				: vm_machine_layout(m)->task_size;
-}
-
-static void assert_checks(const struct vm_machine *m)
-{
-	struct vm_error e = { 0 };
-	int rc = vm_machine_check(m, &e);
-
-	ck_assert_msg(rc == 0, "invariant broken: %s", e.detail);
-}
-
-static int apply(struct vm_machine *m, const struct vm_op *op,
-		 struct vm_op_result *r, struct vm_error *e)
-{
-	memset(e, 0, sizeof(*e));
-	return vm_machine_apply(m, op, r, e);
-}
-
-static void apply_ok(struct vm_machine *m, const struct vm_op *op,
-		     struct vm_op_result *r, const char *what)
-{
-	struct vm_error e;
-	int rc = apply(m, op, r, &e);
-
-	ck_assert_msg(rc == 0, "%s: %s (%s)", what, vm_errname(rc), e.detail);
-}
-
-/* A refused operation names its mistake and changes nothing (SPEC 1.9). */
-static void expect_fail(struct vm_machine *m, const struct vm_op *op,
-			int code, const char *what)
-{
-	struct vm_error e;
-	uint64_t digest = vm_machine_digest(m);
-	uint64_t version = vm_machine_version(m);
-	uint64_t used = vm_machine_frames_in_use(m);
-	int rc = apply(m, op, NULL, &e);
-
-	ck_assert_msg(rc == code, "%s: expected %s, got %s (%s)", what,
-		      vm_errname(code), vm_errname(rc), e.detail);
-	ck_assert_msg(e.code == code && e.detail[0] != '\0',
-		      "%s: error not filled in", what);
-	ck_assert_msg(vm_machine_digest(m) == digest,
-		      "%s: the refused operation changed the digest", what);
-	ck_assert_msg(vm_machine_version(m) == version,
-		      "%s: the refused operation bumped the version", what);
-	ck_assert_msg(vm_machine_frames_in_use(m) == used,
-		      "%s: the refused operation moved frames", what);
-}
-
-static struct vm_op op_create(uint64_t text, uint64_t data, uint64_t heap,
-			      uint64_t stack, bool populate)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_PROCESS_CREATE;
-	strcpy(op.u.create.name, "proc");
-	op.u.create.text = text;
-	op.u.create.data = data;
-	op.u.create.heap = heap;
-	op.u.create.stack = stack;
-	op.u.create.populate = populate;
-	return op;
-}
-
-static uint32_t create(struct vm_machine *m, bool populate)
-{
-	struct vm_op op = op_create(VM_SEG_DEFAULT, VM_SEG_DEFAULT,
-				    VM_SEG_DEFAULT, VM_SEG_DEFAULT, populate);
-	struct vm_op_result r;
-
-	apply_ok(m, &op, &r, "process create");
-	return r.u.create.pid;
-}
-
-static struct vm_op op_exit(uint32_t pid)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_PROCESS_EXIT;
-	op.u.exit.pid = pid;
-	return op;
-}
-
-static void exit_ok(struct vm_machine *m, uint32_t pid)
-{
-	struct vm_op op = op_exit(pid);
-
-	apply_ok(m, &op, NULL, "exit");
-}
-
-static struct vm_op op_mmap(uint32_t pid, uint64_t len, unsigned prot,
-			    bool has_addr, uint64_t addr, bool fixed,
-			    bool populate)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_MMAP;
-	op.u.mmap.pid = pid;
-	op.u.mmap.length = len;
-	op.u.mmap.prot = (uint8_t)prot;
-	op.u.mmap.has_addr = has_addr;
-	op.u.mmap.addr = addr;
-	op.u.mmap.fixed = fixed;
-	op.u.mmap.populate = populate;
-	return op;
+	return tu_arch_of(m)->is64 ? STACK_TOP_64
+				   : vm_machine_layout(m)->task_size;
 }
 
 #define RW (VM_PROT_READ | VM_PROT_WRITE)
@@ -200,60 +61,22 @@ static uint64_t mmap_ok(struct vm_machine *m, uint32_t pid, uint64_t len,
 			unsigned prot, bool has_addr, uint64_t addr,
 			bool fixed, bool populate)
 {
-	struct vm_op op = op_mmap(pid, len, prot, has_addr, addr, fixed,
-				  populate);
-	struct vm_op_result r;
+	struct vm_op op = tu_op_mmap(pid, len, prot, has_addr, addr, fixed,
+				     populate);
+	struct vm_op_result r = tu_apply_ok(m, &op, "mmap");
 
-	apply_ok(m, &op, &r, "mmap");
 	ck_assert_uint_eq(r.u.mmap.end - r.u.mmap.start,
 			  (len + PAGE - 1) & ~(PAGE - 1));
 	ck_assert_uint_eq(r.u.mmap.prot, prot);
 	return r.u.mmap.start;
 }
 
-static struct vm_op op_munmap(uint32_t pid, uint64_t addr, uint64_t len)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_MUNMAP;
-	op.u.munmap.pid = pid;
-	op.u.munmap.addr = addr;
-	op.u.munmap.length = len;
-	return op;
-}
-
 static void munmap_ok(struct vm_machine *m, uint32_t pid, uint64_t addr,
 		      uint64_t len)
 {
-	struct vm_op op = op_munmap(pid, addr, len);
+	struct vm_op op = tu_op_munmap(pid, addr, len);
 
-	apply_ok(m, &op, NULL, "munmap");
-}
-
-static struct vm_op op_brk(uint32_t pid, bool absolute, int64_t inc,
-			   uint64_t addr)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_BRK;
-	op.u.brk.pid = pid;
-	op.u.brk.absolute = absolute;
-	op.u.brk.increment = inc;
-	op.u.brk.addr = addr;
-	return op;
-}
-
-static struct vm_op op_switch(uint32_t cpu, uint32_t pid)
-{
-	struct vm_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_SWITCH;
-	op.u.sw.cpu = cpu;
-	op.u.sw.pid = pid;
-	return op;
+	tu_apply_ok(m, &op, "munmap");
 }
 
 static struct vm_process_info info(const struct vm_machine *m, uint32_t pid)
@@ -405,15 +228,15 @@ static bool has_pfn(const struct pfns *p, uint64_t pfn)
 
 START_TEST(default_segments)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint64_t t = text_start(m), s = stack_top(m);
-	uint32_t pid = create(m, true);
+	uint64_t t = tu_text_start(m), s = stack_top(m);
+	uint32_t pid = tu_create(m, "proc", true);
 	struct vm_process_info pi = info(m, pid);
 	char buf[4];
 
 	/* The stack ends at TASK_SIZE (0xc0000000), or 0x7ffffffff000. */
-	if (arch_of(m)->is64)
+	if (tu_arch_of(m)->is64)
 		ck_assert_uint_eq(s, 0x7ffffffff000ULL);
 	else
 		ck_assert_uint_eq(s, 0xc0000000ULL);
@@ -429,23 +252,23 @@ START_TEST(default_segments)
 	ck_assert_str_eq(vm_prot_format(RW, buf), "rw-");
 	ck_assert_str_eq(pi.name, "proc");
 	ck_assert_uint_eq(vm_machine_nprocesses(m), 1);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(segment_overrides)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint64_t t = text_start(m), s = stack_top(m);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint64_t t = tu_text_start(m), s = stack_top(m);
 	struct vm_op op;
 	struct vm_op_result r;
 	struct vm_process_info pi;
 
 	/* Sizes round up to pages; 0 omits a segment; a heap size makes the
 	 * break start above brk_start. */
-	op = op_create(5000, 0, 3 * PAGE, 0, true);
-	apply_ok(m, &op, &r, "create with overrides");
+	op = tu_op_create("proc", 5000, 0, 3 * PAGE, 0, true);
+	r = tu_apply_ok(m, &op, "create with overrides");
 	pi = info(m, r.u.create.pid);
 	ck_assert_uint_eq(pi.nregions, 2);
 	assert_region(m, pi.pid, 0, t, t + 2 * PAGE, RX, VM_VMA_TEXT);
@@ -456,24 +279,25 @@ START_TEST(segment_overrides)
 	ck_assert(uread(m, pi.pid, t + 4 * PAGE).ok);
 
 	/* Only a stack, of 8 KiB. */
-	op = op_create(0, 0, 0, 8 * KiB, true);
-	apply_ok(m, &op, &r, "create with a stack only");
+	op = tu_op_create("proc", 0, 0, 0, 8 * KiB, true);
+	r = tu_apply_ok(m, &op, "create with a stack only");
 	pi = info(m, r.u.create.pid);
 	ck_assert_uint_eq(pi.nregions, 1);
 	assert_region(m, pi.pid, 0, s - 8 * KiB, s, RW, VM_VMA_STACK);
 	ck_assert_uint_eq(pi.brk_start, t);
 
 	/* Nothing at all: a process with no user space. */
-	op = op_create(0, 0, 0, 0, true);
-	apply_ok(m, &op, &r, "create with no segments");
+	op = tu_op_create("proc", 0, 0, 0, 0, true);
+	r = tu_apply_ok(m, &op, "create with no segments");
 	ck_assert_uint_eq(nregions(m, r.u.create.pid), 0);
 	ck_assert_uint_eq(owned_by(m, r.u.create.pid, VM_OWNER_USER), 0);
 
 	/* Larger than the user address space: refused. */
-	op = op_create(VM_SEG_DEFAULT, VM_SEG_DEFAULT, VM_SEG_DEFAULT,
-		       vm_machine_layout(m)->task_size + PAGE, true);
-	expect_fail(m, &op, VM_EINVAL, "a stack larger than user space");
-	assert_checks(m);
+	op = tu_op_create("proc", VM_SEG_DEFAULT, VM_SEG_DEFAULT,
+			  VM_SEG_DEFAULT,
+			  vm_machine_layout(m)->task_size + PAGE, true);
+	tu_expect_fail(m, &op, VM_EINVAL, "a stack larger than user space");
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -481,10 +305,10 @@ END_TEST
 START_TEST(populate_backs_segments)
 {
 	/* 2 GiB: on i386 user frames (GFP_HIGHUSER) come from highmem. */
-	struct vm_machine *m = boot(arches[_i], 2 * VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 2 * VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	const struct vm_arch *a = arch_of(m);
-	uint32_t pid = create(m, true);
+	const struct vm_arch *a = tu_arch_of(m);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t nx = a->nx ? VM_PTE_NX : 0;
 	struct vm_process_info pi = info(m, pid);
 
@@ -552,18 +376,18 @@ START_TEST(populate_backs_segments)
 	}
 	ck_assert_uint_eq(owned_by(m, pid, VM_OWNER_USER),
 			  (TEXT_SIZE + DATA_SIZE + STACK_SIZE) / PAGE);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(populate_false_leaves_demand_paging)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	uint64_t before = vm_machine_frames_in_use(m);
-	uint32_t pid = create(m, false);
+	uint32_t pid = tu_create(m, "proc", false);
 	struct vm_process_info pi = info(m, pid);
-	const struct vm_arch *a = arch_of(m);
+	const struct vm_arch *a = tu_arch_of(m);
 
 	ck_assert_uint_eq(pi.nregions, 3);
 	for (uint32_t i = 0; i < pi.nregions; i++) {
@@ -604,31 +428,32 @@ START_TEST(populate_false_leaves_demand_paging)
 		ck_assert_uint_le(used, tables + kstack +
 						(a->is64 ? a->levels - 2u : 0));
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(pids_never_reused)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t a = create(m, false), b = create(m, false), c, last;
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t a = tu_create(m, "proc", false);
+	uint32_t b = tu_create(m, "proc", false), c, last;
 
 	ck_assert_uint_eq(a, 1);
 	ck_assert_uint_eq(b, 2);
-	exit_ok(m, b);
-	c = create(m, false);
+	tu_exit(m, b);
+	c = tu_create(m, "proc", false);
 	ck_assert_uint_eq(c, 3);
-	exit_ok(m, c);
-	exit_ok(m, a);
+	tu_exit(m, c);
+	tu_exit(m, a);
 	ck_assert_uint_eq(vm_machine_nprocesses(m), 0);
 	last = c;
-	for (int i = 0; i < 8 * scale(); i++) {
-		uint32_t p = create(m, false);
+	for (unsigned i = 0; i < 8 * tu_scale(); i++) {
+		uint32_t p = tu_create(m, "proc", false);
 
 		ck_assert_uint_eq(p, last + 1);
 		if (i % 2)
-			exit_ok(m, p);
+			tu_exit(m, p);
 		last = p;
 	}
 	/* The listing is in pid order. */
@@ -636,13 +461,13 @@ START_TEST(pids_never_reused)
 		ck_assert_uint_lt(vm_process_pid_at(m, i - 1),
 				  vm_process_pid_at(m, i));
 	{
-		struct vm_op op = op_exit(b);
+		struct vm_op op = tu_op_exit(b);
 
-		expect_fail(m, &op, VM_ENOENT, "exit of an exited pid");
-		op = op_exit(0);
-		expect_fail(m, &op, VM_ENOENT, "exit of the idle task");
+		tu_expect_fail(m, &op, VM_ENOENT, "exit of an exited pid");
+		op = tu_op_exit(0);
+		tu_expect_fail(m, &op, VM_ENOENT, "exit of the idle task");
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -671,7 +496,7 @@ START_TEST(mmap_top_down_from_mmap_base)
 	struct vm_machine *m = boot_full(bases[_i].arch, 512 * VM_MiB, 1,
 					 VM_DEFAULT_CHURN, bases[_i].split);
 	uint64_t base = bases[_i].mmap_base, a, b, c, d;
-	uint32_t pid = create(m, true);
+	uint32_t pid = tu_create(m, "proc", true);
 
 	ck_assert_uint_eq(vm_machine_layout(m)->mmap_base, base);
 	/* Length L, not page aligned: the mapping is L rounded up. */
@@ -699,15 +524,15 @@ START_TEST(mmap_top_down_from_mmap_base)
 		t = uread(m, pid, a);
 		ck_assert(t.ok);
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(mmap_merges_neighbours)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = create(m, true);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t x = 0x10000000ULL;
 	uint32_t n0 = nregions(m, pid);
 
@@ -725,16 +550,16 @@ START_TEST(mmap_merges_neighbours)
 	ck_assert_uint_eq(mmap_ok(m, pid, PAGE, RO, true, x + 12 * PAGE, false,
 				  true), x + 12 * PAGE);
 	ck_assert_uint_eq(nregions(m, pid), n0 + 2);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(mmap_hint)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = create(m, true);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t x = 0x10000000ULL, y = 0x20000000ULL;
 
 	/* A free hint is used as is. */
@@ -747,7 +572,7 @@ START_TEST(mmap_hint)
 	ck_assert_uint_eq(mmap_ok(m, pid, PAGE, RW, true, y + 0x123, false,
 				  true), y);
 	/* A hint that overlaps a mapping falls back to top-down. */
-	ck_assert_uint_eq(mmap_ok(m, pid, 2 * PAGE, RW, true, text_start(m),
+	ck_assert_uint_eq(mmap_ok(m, pid, 2 * PAGE, RW, true, tu_text_start(m),
 				  false, true), l->mmap_base - 2 * PAGE);
 	ck_assert_uint_eq(mmap_ok(m, pid, 4 * PAGE, RO, true, x + PAGE, false,
 				  true), l->mmap_base - 6 * PAGE);
@@ -757,18 +582,18 @@ START_TEST(mmap_hint)
 	ck_assert_uint_eq(mmap_ok(m, pid, PAGE, RO, true, l->task_size, false,
 				  true), l->mmap_base - 8 * PAGE);
 	/* The text is untouched. */
-	assert_region(m, pid, 0, text_start(m), text_start(m) + TEXT_SIZE, RX,
-		      VM_VMA_TEXT);
-	assert_checks(m);
+	assert_region(m, pid, 0, tu_text_start(m), tu_text_start(m) + TEXT_SIZE,
+		      RX, VM_VMA_TEXT);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(mmap_fixed_replaces)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = create(m, true);
-	uint64_t x = 0x10000000ULL, t = text_start(m), used;
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
+	uint64_t x = 0x10000000ULL, t = tu_text_start(m), used;
 	uint64_t f[4], tf;
 
 	mmap_ok(m, pid, 4 * PAGE, RW, true, x, false, true);
@@ -816,50 +641,51 @@ START_TEST(mmap_fixed_replaces)
 		ck_assert(o.kind == VM_OWNER_FREE ||
 			  (o.kind == VM_OWNER_USER && frame_of(m, pid, t) == tf));
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(mmap_refusals)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = create(m, true);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t x = 0x10000000ULL;
 	struct vm_op op;
 
-	op = op_mmap(pid, PAGE, RW, true, x + 1, true, true);
-	expect_fail(m, &op, VM_EINVAL, "fixed mmap at an unaligned address");
-	op = op_mmap(pid, PAGE, RW, true, 0x1000, true, true);
-	expect_fail(m, &op, VM_ERANGE, "fixed mmap below mmap_min_addr");
-	op = op_mmap(pid, PAGE, RW, true, 0, true, true);
-	expect_fail(m, &op, VM_ERANGE, "fixed mmap at 0");
-	op = op_mmap(pid, PAGE, RW, true, MMAP_MIN - PAGE, true, true);
-	expect_fail(m, &op, VM_ERANGE, "fixed mmap just below 0x10000");
-	op = op_mmap(pid, PAGE, RW, true, l->task_size, true, true);
-	expect_fail(m, &op, VM_ERANGE, "fixed mmap at TASK_SIZE");
-	op = op_mmap(pid, 2 * PAGE, RW, true, l->task_size - PAGE, true, true);
-	expect_fail(m, &op, VM_ERANGE, "fixed mmap across TASK_SIZE");
-	op = op_mmap(pid, 0, RW, false, 0, false, true);
-	expect_fail(m, &op, VM_EINVAL, "mmap of length 0");
-	op = op_mmap(pid, 0, RW, true, x, true, true);
-	expect_fail(m, &op, VM_EINVAL, "fixed mmap of length 0");
-	op = op_mmap(pid, PAGE, 8, false, 0, false, true);
-	expect_fail(m, &op, VM_EINVAL, "mmap with unknown prot bits");
-	op = op_mmap(pid + 1, PAGE, RW, false, 0, false, true);
-	expect_fail(m, &op, VM_ENOENT, "mmap in a missing process");
-	op = op_mmap(0, PAGE, RW, false, 0, false, true);
-	expect_fail(m, &op, VM_ENOENT, "mmap in the idle task");
-	op = op_mmap(pid, l->task_size + PAGE, RW, false, 0, false, false);
-	expect_fail(m, &op, VM_EINVAL, "mmap longer than user space");
+	op = tu_op_mmap(pid, PAGE, RW, true, x + 1, true, true);
+	tu_expect_fail(m, &op, VM_EINVAL, "fixed mmap at an unaligned address");
+	op = tu_op_mmap(pid, PAGE, RW, true, 0x1000, true, true);
+	tu_expect_fail(m, &op, VM_ERANGE, "fixed mmap below mmap_min_addr");
+	op = tu_op_mmap(pid, PAGE, RW, true, 0, true, true);
+	tu_expect_fail(m, &op, VM_ERANGE, "fixed mmap at 0");
+	op = tu_op_mmap(pid, PAGE, RW, true, MMAP_MIN - PAGE, true, true);
+	tu_expect_fail(m, &op, VM_ERANGE, "fixed mmap just below 0x10000");
+	op = tu_op_mmap(pid, PAGE, RW, true, l->task_size, true, true);
+	tu_expect_fail(m, &op, VM_ERANGE, "fixed mmap at TASK_SIZE");
+	op = tu_op_mmap(pid, 2 * PAGE, RW, true, l->task_size - PAGE, true,
+			true);
+	tu_expect_fail(m, &op, VM_ERANGE, "fixed mmap across TASK_SIZE");
+	op = tu_op_mmap(pid, 0, RW, false, 0, false, true);
+	tu_expect_fail(m, &op, VM_EINVAL, "mmap of length 0");
+	op = tu_op_mmap(pid, 0, RW, true, x, true, true);
+	tu_expect_fail(m, &op, VM_EINVAL, "fixed mmap of length 0");
+	op = tu_op_mmap(pid, PAGE, 8, false, 0, false, true);
+	tu_expect_fail(m, &op, VM_EINVAL, "mmap with unknown prot bits");
+	op = tu_op_mmap(pid + 1, PAGE, RW, false, 0, false, true);
+	tu_expect_fail(m, &op, VM_ENOENT, "mmap in a missing process");
+	op = tu_op_mmap(0, PAGE, RW, false, 0, false, true);
+	tu_expect_fail(m, &op, VM_ENOENT, "mmap in the idle task");
+	op = tu_op_mmap(pid, l->task_size + PAGE, RW, false, 0, false, false);
+	tu_expect_fail(m, &op, VM_EINVAL, "mmap longer than user space");
 	/* Valid, but no gap below mmap_base is that long. */
-	op = op_mmap(pid, l->task_size - PAGE, RW, false, 0, false, false);
-	expect_fail(m, &op, VM_ENOSPACE, "mmap with no room left");
+	op = tu_op_mmap(pid, l->task_size - PAGE, RW, false, 0, false, false);
+	tu_expect_fail(m, &op, VM_ENOSPACE, "mmap with no room left");
 	/* The lowest allowed fixed address works. */
 	ck_assert_uint_eq(mmap_ok(m, pid, PAGE, RW, true, MMAP_MIN, true, true),
 			  MMAP_MIN);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -868,8 +694,8 @@ END_TEST
 
 START_TEST(munmap_splits_and_trims)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = create(m, true);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t x = 0x10000000ULL, y = 0x11000000ULL, used, mid;
 	uint32_t n0 = nregions(m, pid);
 
@@ -898,16 +724,16 @@ START_TEST(munmap_splits_and_trims)
 	/* One range over two regions and the hole between them. */
 	munmap_ok(m, pid, x, 3 * PAGE);
 	ck_assert_uint_eq(nregions(m, pid), n0 + 1);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(munmap_text_and_stack)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = create(m, true);
-	uint64_t t = text_start(m), s = stack_top(m), used;
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
+	uint64_t t = tu_text_start(m), s = stack_top(m), used;
 
 	used = vm_machine_frames_in_use(m);
 	munmap_ok(m, pid, t, TEXT_SIZE);
@@ -925,36 +751,36 @@ START_TEST(munmap_text_and_stack)
 			  STACK_SIZE / PAGE);
 	assert_unmapped_maperr(m, pid, s - PAGE);
 	ck_assert_uint_eq(owned_by(m, pid, VM_OWNER_USER), DATA_SIZE / PAGE);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(munmap_refusals_and_empty_ranges)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = create(m, true);
+	uint32_t pid = tu_create(m, "proc", true);
 	struct vm_op op;
 	uint64_t d, v;
 
-	op = op_munmap(pid, text_start(m) + 1, PAGE);
-	expect_fail(m, &op, VM_EINVAL, "munmap at an unaligned address");
-	op = op_munmap(pid, text_start(m), 0);
-	expect_fail(m, &op, VM_EINVAL, "munmap of length 0");
-	op = op_munmap(pid, l->task_size, PAGE);
-	expect_fail(m, &op, VM_ERANGE, "munmap at TASK_SIZE");
-	op = op_munmap(pid, l->task_size - PAGE, 2 * PAGE);
-	expect_fail(m, &op, VM_ERANGE, "munmap across TASK_SIZE");
-	op = op_munmap(pid + 7, text_start(m), PAGE);
-	expect_fail(m, &op, VM_ENOENT, "munmap in a missing process");
+	op = tu_op_munmap(pid, tu_text_start(m) + 1, PAGE);
+	tu_expect_fail(m, &op, VM_EINVAL, "munmap at an unaligned address");
+	op = tu_op_munmap(pid, tu_text_start(m), 0);
+	tu_expect_fail(m, &op, VM_EINVAL, "munmap of length 0");
+	op = tu_op_munmap(pid, l->task_size, PAGE);
+	tu_expect_fail(m, &op, VM_ERANGE, "munmap at TASK_SIZE");
+	op = tu_op_munmap(pid, l->task_size - PAGE, 2 * PAGE);
+	tu_expect_fail(m, &op, VM_ERANGE, "munmap across TASK_SIZE");
+	op = tu_op_munmap(pid + 7, tu_text_start(m), PAGE);
+	tu_expect_fail(m, &op, VM_ENOENT, "munmap in a missing process");
 	/* A range with nothing mapped: success, and nothing changes. */
 	d = vm_machine_digest(m);
 	v = vm_machine_version(m);
 	munmap_ok(m, pid, 0x30000000ULL, 16 * PAGE);
 	ck_assert_uint_eq(vm_machine_digest(m), d);
 	ck_assert_uint_eq(vm_machine_version(m), v + 1);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -962,9 +788,9 @@ END_TEST
 /* free_pgtables: tables left empty by munmap go back to the allocator. */
 START_TEST(munmap_frees_empty_tables)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	const struct vm_arch *a = arch_of(m);
-	uint32_t pid = create(m, true);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	const struct vm_arch *a = tu_arch_of(m);
+	uint32_t pid = tu_create(m, "proc", true);
 	/* 4 MiB aligned: an area with a PTE table of its own everywhere
 	 * (one PTE table spans 2 MiB, or 4 MiB on i386). */
 	uint64_t x = 0x20000000ULL;
@@ -1002,7 +828,7 @@ START_TEST(munmap_frees_empty_tables)
 		ck_assert_uint_eq(table_frames(m, pid).n, before.n);
 	}
 	ck_assert_uint_eq(vm_machine_frames_in_use(m), used);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1011,14 +837,14 @@ END_TEST
 
 START_TEST(brk_grows_and_shrinks)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = create(m, true);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t start = info(m, pid).brk_start, used, f0, f1;
 	struct vm_op op;
 
 	used = vm_machine_frames_in_use(m);
-	op = op_brk(pid, false, 2 * (int64_t)PAGE, 0);
-	apply_ok(m, &op, NULL, "brk +2 pages");
+	op = tu_op_brk(pid, false, 2 * (int64_t)PAGE, 0);
+	tu_apply_ok(m, &op, "brk +2 pages");
 	ck_assert_uint_eq(info(m, pid).brk, start + 2 * PAGE);
 	ck_assert_uint_eq(nregions(m, pid), 4);
 	assert_region(m, pid, 2, start, start + 2 * PAGE, RW, VM_VMA_HEAP);
@@ -1030,77 +856,77 @@ START_TEST(brk_grows_and_shrinks)
 	ck_assert_int_eq(vm_machine_owner(m, f0).kind, VM_OWNER_USER);
 
 	/* A break inside a page maps that whole page. */
-	op = op_brk(pid, false, 100, 0);
-	apply_ok(m, &op, NULL, "brk +100");
+	op = tu_op_brk(pid, false, 100, 0);
+	tu_apply_ok(m, &op, "brk +100");
 	ck_assert_uint_eq(info(m, pid).brk, start + 2 * PAGE + 100);
 	assert_region(m, pid, 2, start, start + 3 * PAGE, RW, VM_VMA_HEAP);
 	ck_assert_uint_eq(vm_machine_frames_in_use(m), used + 3);
 
 	/* The addr form. */
-	op = op_brk(pid, true, 0, start + 5 * PAGE);
-	apply_ok(m, &op, NULL, "brk to an address");
+	op = tu_op_brk(pid, true, 0, start + 5 * PAGE);
+	tu_apply_ok(m, &op, "brk to an address");
 	ck_assert_uint_eq(info(m, pid).brk, start + 5 * PAGE);
 	assert_region(m, pid, 2, start, start + 5 * PAGE, RW, VM_VMA_HEAP);
 	ck_assert_uint_eq(vm_machine_frames_in_use(m), used + 5);
 	ck_assert_uint_eq(nregions(m, pid), 4);
 
 	/* Shrinking frees the frames past the new end. */
-	op = op_brk(pid, false, -3 * (int64_t)PAGE, 0);
-	apply_ok(m, &op, NULL, "brk -3 pages");
+	op = tu_op_brk(pid, false, -3 * (int64_t)PAGE, 0);
+	tu_apply_ok(m, &op, "brk -3 pages");
 	assert_region(m, pid, 2, start, start + 2 * PAGE, RW, VM_VMA_HEAP);
 	ck_assert_uint_eq(vm_machine_frames_in_use(m), used + 2);
 	assert_unmapped_maperr(m, pid, start + 2 * PAGE);
-	op = op_brk(pid, false, -2 * (int64_t)PAGE, 0);
-	apply_ok(m, &op, NULL, "brk back to its start");
+	op = tu_op_brk(pid, false, -2 * (int64_t)PAGE, 0);
+	tu_apply_ok(m, &op, "brk back to its start");
 	ck_assert_uint_eq(info(m, pid).brk, start);
 	ck_assert_uint_eq(nregions(m, pid), 3);
 	ck_assert_uint_eq(vm_machine_frames_in_use(m), used);
 	ck_assert_int_eq(vm_machine_owner(m, f0).kind, VM_OWNER_FREE);
 	ck_assert_int_eq(vm_machine_owner(m, f1).kind, VM_OWNER_FREE);
 	assert_unmapped_maperr(m, pid, start);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(brk_refusals)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = create(m, true);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t start = info(m, pid).brk_start;
 	struct vm_op op;
 
-	op = op_brk(pid, true, 0, start - 1);
-	expect_fail(m, &op, VM_EINVAL, "brk below brk_start");
-	op = op_brk(pid, true, 0, 0);
-	expect_fail(m, &op, VM_EINVAL, "brk to 0");
-	op = op_brk(pid, false, -1, 0);
-	expect_fail(m, &op, VM_EINVAL, "brk -1 at brk_start");
-	op = op_brk(pid, false, INT64_MIN, 0);
-	expect_fail(m, &op, VM_EINVAL, "brk by INT64_MIN");
-	op = op_brk(pid + 1, false, PAGE, 0);
-	expect_fail(m, &op, VM_ENOENT, "brk of a missing process");
-	op = op_brk(pid, false, INT64_MAX, 0);
-	expect_fail(m, &op, VM_EINVAL, "brk by INT64_MAX");
-	op = op_brk(pid, true, 0, vm_machine_layout(m)->task_size + PAGE);
-	expect_fail(m, &op, VM_EINVAL, "brk past TASK_SIZE");
+	op = tu_op_brk(pid, true, 0, start - 1);
+	tu_expect_fail(m, &op, VM_EINVAL, "brk below brk_start");
+	op = tu_op_brk(pid, true, 0, 0);
+	tu_expect_fail(m, &op, VM_EINVAL, "brk to 0");
+	op = tu_op_brk(pid, false, -1, 0);
+	tu_expect_fail(m, &op, VM_EINVAL, "brk -1 at brk_start");
+	op = tu_op_brk(pid, false, INT64_MIN, 0);
+	tu_expect_fail(m, &op, VM_EINVAL, "brk by INT64_MIN");
+	op = tu_op_brk(pid + 1, false, PAGE, 0);
+	tu_expect_fail(m, &op, VM_ENOENT, "brk of a missing process");
+	op = tu_op_brk(pid, false, INT64_MAX, 0);
+	tu_expect_fail(m, &op, VM_EINVAL, "brk by INT64_MAX");
+	op = tu_op_brk(pid, true, 0, vm_machine_layout(m)->task_size + PAGE);
+	tu_expect_fail(m, &op, VM_EINVAL, "brk past TASK_SIZE");
 	/* Growing into the stack is growing into a mapping. */
-	op = op_brk(pid, true, 0, stack_top(m) - PAGE);
-	expect_fail(m, &op, VM_ENOSPACE, "brk into the stack");
+	op = tu_op_brk(pid, true, 0, stack_top(m) - PAGE);
+	tu_expect_fail(m, &op, VM_ENOSPACE, "brk into the stack");
 
 	/* A mapping three pages above the break: the heap may not cross
 	 * into it. */
 	mmap_ok(m, pid, PAGE, RW, true, start + 3 * PAGE, true, true);
-	op = op_brk(pid, false, 4 * (int64_t)PAGE, 0);
-	expect_fail(m, &op, VM_ENOSPACE, "brk into an mmap");
-	op = op_brk(pid, true, 0, start + 3 * PAGE + 1);
-	expect_fail(m, &op, VM_ENOSPACE, "brk one byte into an mmap");
-	op = op_brk(pid, true, 0, start + 8 * PAGE);
-	expect_fail(m, &op, VM_ENOSPACE, "brk over an mmap");
-	op = op_brk(pid, false, 2 * (int64_t)PAGE, 0);
-	apply_ok(m, &op, NULL, "brk below the mmap");
+	op = tu_op_brk(pid, false, 4 * (int64_t)PAGE, 0);
+	tu_expect_fail(m, &op, VM_ENOSPACE, "brk into an mmap");
+	op = tu_op_brk(pid, true, 0, start + 3 * PAGE + 1);
+	tu_expect_fail(m, &op, VM_ENOSPACE, "brk one byte into an mmap");
+	op = tu_op_brk(pid, true, 0, start + 8 * PAGE);
+	tu_expect_fail(m, &op, VM_ENOSPACE, "brk over an mmap");
+	op = tu_op_brk(pid, false, 2 * (int64_t)PAGE, 0);
+	tu_apply_ok(m, &op, "brk below the mmap");
 	assert_region(m, pid, 2, start, start + 2 * PAGE, RW, VM_VMA_HEAP);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1112,41 +938,43 @@ END_TEST
  */
 START_TEST(brk_keeps_a_page_below_the_next_mapping)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = create(m, true);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t start = info(m, pid).brk_start;
 	struct vm_op op;
 
 	mmap_ok(m, pid, PAGE, RW, true, start + 2 * PAGE, true, true);
-	op = op_brk(pid, false, 2 * (int64_t)PAGE, 0);
-	expect_fail(m, &op, VM_ENOSPACE, "brk up to an mmap, no page between");
-	op = op_brk(pid, false, (int64_t)PAGE + 1, 0);
-	expect_fail(m, &op, VM_ENOSPACE, "brk to within the last page below");
-	op = op_brk(pid, false, (int64_t)PAGE, 0);
-	apply_ok(m, &op, NULL, "brk leaving one page below the mmap");
+	op = tu_op_brk(pid, false, 2 * (int64_t)PAGE, 0);
+	tu_expect_fail(m, &op, VM_ENOSPACE,
+		       "brk up to an mmap, no page between");
+	op = tu_op_brk(pid, false, (int64_t)PAGE + 1, 0);
+	tu_expect_fail(m, &op, VM_ENOSPACE,
+		       "brk to within the last page below");
+	op = tu_op_brk(pid, false, (int64_t)PAGE, 0);
+	tu_apply_ok(m, &op, "brk leaving one page below the mmap");
 	assert_region(m, pid, 2, start, start + PAGE, RW, VM_VMA_HEAP);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(brk_follows_populate)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = create(m, false);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", false);
 	uint64_t start = info(m, pid).brk_start;
 	uint64_t used = vm_machine_frames_in_use(m);
-	struct vm_op op = op_brk(pid, false, 4 * (int64_t)PAGE, 0);
+	struct vm_op op = tu_op_brk(pid, false, 4 * (int64_t)PAGE, 0);
 	struct vm_translation t;
 
-	apply_ok(m, &op, NULL, "brk +4 pages");
+	tu_apply_ok(m, &op, "brk +4 pages");
 	assert_region(m, pid, 2, start, start + 4 * PAGE, RW, VM_VMA_HEAP);
 	ck_assert_uint_eq(vm_machine_frames_in_use(m), used);
 	t = translate(m, pid, start + PAGE, VM_MODE_USER, VM_ACCESS_WRITE);
 	ck_assert(!t.ok);
 	ck_assert_int_eq(t.fault.kind, VM_FAULT_NOT_PRESENT);
 	ck_assert_int_eq(t.fault.outcome, VM_OUTCOME_DEMAND_PAGING);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1158,22 +986,22 @@ END_TEST
  */
 START_TEST(out_of_memory_changes_nothing)
 {
-	struct vm_machine *m = boot(arches[_i], 32 * VM_MiB);
-	uint32_t pid = create(m, true), next;
+	struct vm_machine *m = tu_boot(tu_arches[_i], 32 * VM_MiB);
+	uint32_t pid = tu_create(m, "proc", true), next;
 	struct vm_op op;
 
-	op = op_create(VM_SEG_DEFAULT, VM_SEG_DEFAULT, VM_SEG_DEFAULT,
-		       48 * VM_MiB, true);
-	expect_fail(m, &op, VM_ENOMEM, "create with a 48 MiB stack");
-	op = op_mmap(pid, 40 * VM_MiB, RW, false, 0, false, true);
-	expect_fail(m, &op, VM_ENOMEM, "mmap of 40 MiB, populated");
-	op = op_brk(pid, false, 40 * (int64_t)VM_MiB, 0);
-	expect_fail(m, &op, VM_ENOMEM, "brk by 40 MiB, populated");
+	op = tu_op_create("proc", VM_SEG_DEFAULT, VM_SEG_DEFAULT,
+			  VM_SEG_DEFAULT, 48 * VM_MiB, true);
+	tu_expect_fail(m, &op, VM_ENOMEM, "create with a 48 MiB stack");
+	op = tu_op_mmap(pid, 40 * VM_MiB, RW, false, 0, false, true);
+	tu_expect_fail(m, &op, VM_ENOMEM, "mmap of 40 MiB, populated");
+	op = tu_op_brk(pid, false, 40 * (int64_t)VM_MiB, 0);
+	tu_expect_fail(m, &op, VM_ENOMEM, "brk by 40 MiB, populated");
 	/* Unpopulated, the same sizes need no frames. */
 	mmap_ok(m, pid, 40 * VM_MiB, RW, false, 0, false, false);
-	next = create(m, false);
+	next = tu_create(m, "proc", false);
 	ck_assert_uint_eq(next, pid + 1);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1191,7 +1019,7 @@ static void zones_snapshot(const struct vm_machine *m,
 
 START_TEST(exit_frees_every_frame)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	struct vm_zone_info z0[VM_ZONE_COUNT], z1[VM_ZONE_COUNT];
 	uint64_t used;
 	uint32_t pid;
@@ -1199,20 +1027,20 @@ START_TEST(exit_frees_every_frame)
 
 	/* The first kernel stack may add kernel tables that stay (SPEC
 	 * 1.5); after one process has come and gone, nothing stays. */
-	exit_ok(m, create(m, true));
+	tu_exit(m, tu_create(m, "proc", true));
 	zones_snapshot(m, z0);
 	used = vm_machine_frames_in_use(m);
 
-	pid = create(m, true);
+	pid = tu_create(m, "proc", true);
 	mmap_ok(m, pid, 8 * PAGE, RW, false, 0, false, true);
 	mmap_ok(m, pid, PAGE, RW, true, 0x40000000ULL, true, true);
-	op = op_brk(pid, false, 3 * (int64_t)PAGE, 0);
-	apply_ok(m, &op, NULL, "brk");
+	op = tu_op_brk(pid, false, 3 * (int64_t)PAGE, 0);
+	tu_apply_ok(m, &op, "brk");
 	ck_assert_uint_gt(owned_by(m, pid, VM_OWNER_USER), 0);
 	ck_assert_uint_gt(owned_by(m, pid, VM_OWNER_PAGE_TABLE), 0);
 	ck_assert_uint_gt(owned_by(m, pid, VM_OWNER_KERNEL_STACK), 0);
 
-	exit_ok(m, pid);
+	tu_exit(m, pid);
 	ck_assert_uint_eq(owned_by(m, pid, -1), 0);
 	ck_assert_uint_eq(vm_machine_frames_in_use(m), used);
 	zones_snapshot(m, z1);
@@ -1232,33 +1060,33 @@ START_TEST(exit_frees_every_frame)
 	ck_assert_int_eq(vm_pagetable_frames(m, pid, pfns_cb, NULL),
 			 VM_ENOENT);
 	ck_assert_uint_eq(vm_machine_nprocesses(m), 0);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
 
 START_TEST(exit_while_current)
 {
-	struct vm_machine *m = boot_full(arches[_i], VM_GiB, 2,
+	struct vm_machine *m = boot_full(tu_arches[_i], VM_GiB, 2,
 					 VM_DEFAULT_CHURN, VM_VMSPLIT_3G_1G);
-	uint32_t pid = create(m, true), cpid;
+	uint32_t pid = tu_create(m, "proc", true), cpid;
 	uint64_t ref, cr3;
-	struct vm_op op = op_switch(1, pid);
+	struct vm_op op = tu_op_switch(1, pid);
 
 	ck_assert_int_eq(vm_cpu_get(m, 0, &cpid, &ref), 0);
 	ck_assert_uint_eq(cpid, 0);
-	apply_ok(m, &op, NULL, "switch");
+	tu_apply_ok(m, &op, "switch");
 	ck_assert_int_eq(vm_cpu_get(m, 1, &cpid, &cr3), 0);
 	ck_assert_uint_eq(cpid, pid);
 	ck_assert_uint_eq(cr3, info(m, pid).pgd_pa);
-	exit_ok(m, pid);
+	tu_exit(m, pid);
 	ck_assert_int_eq(vm_cpu_get(m, 1, &cpid, &cr3), 0);
 	ck_assert_uint_eq(cpid, 0);
 	ck_assert_uint_eq(cr3, ref);
 	ck_assert_int_eq(vm_cpu_get(m, 0, &cpid, &cr3), 0);
 	ck_assert_uint_eq(cpid, 0);
 	ck_assert_uint_eq(cr3, ref);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1267,9 +1095,10 @@ END_TEST
 
 START_TEST(switch_rules)
 {
-	struct vm_machine *m = boot_full(arches[_i], VM_GiB, 3,
+	struct vm_machine *m = boot_full(tu_arches[_i], VM_GiB, 3,
 					 VM_DEFAULT_CHURN, VM_VMSPLIT_3G_1G);
-	uint32_t p1 = create(m, true), p2 = create(m, true), cpid;
+	uint32_t p1 = tu_create(m, "proc", true);
+	uint32_t p2 = tu_create(m, "proc", true), cpid;
 	uint64_t ref, cr3, d, v;
 	struct vm_op_result r;
 	struct vm_op op;
@@ -1283,8 +1112,8 @@ START_TEST(switch_rules)
 	}
 	ck_assert_int_eq(vm_cpu_get(m, 3, &cpid, &cr3), VM_ENOENT);
 
-	op = op_switch(0, p1);
-	apply_ok(m, &op, &r, "switch CPU 0 to p1");
+	op = tu_op_switch(0, p1);
+	r = tu_apply_ok(m, &op, "switch CPU 0 to p1");
 	ck_assert_uint_eq(r.u.sw.cpu, 0);
 	ck_assert_uint_eq(r.u.sw.prev_pid, 0);
 	ck_assert_uint_eq(r.u.sw.next_pid, p1);
@@ -1295,7 +1124,7 @@ START_TEST(switch_rules)
 	ck_assert_uint_eq(cr3, info(m, p1).pgd_pa);
 	/* CPU 0 now walks p1's tables. */
 	{
-		struct vm_translate_req q = { .va = text_start(m),
+		struct vm_translate_req q = { .va = tu_text_start(m),
 					      .has_cpu = true, .cpu = 0 };
 		struct vm_translation t;
 
@@ -1307,14 +1136,14 @@ START_TEST(switch_rules)
 	}
 
 	/* p1 runs on CPU 0: CPU 1 may not take it (409). */
-	op = op_switch(1, p1);
-	expect_fail(m, &op, VM_EBUSY, "switch to a task on another CPU");
+	op = tu_op_switch(1, p1);
+	tu_expect_fail(m, &op, VM_EBUSY, "switch to a task on another CPU");
 
 	/* To the current task: no CR3 write, no change but the version. */
 	d = vm_machine_digest(m);
 	v = vm_machine_version(m);
-	op = op_switch(0, p1);
-	apply_ok(m, &op, &r, "switch to the current task");
+	op = tu_op_switch(0, p1);
+	r = tu_apply_ok(m, &op, "switch to the current task");
 	ck_assert_uint_eq(r.u.sw.prev_pid, p1);
 	ck_assert_uint_eq(r.u.sw.next_pid, p1);
 	ck_assert_uint_eq(r.u.sw.cr3_before, r.u.sw.cr3_after);
@@ -1323,38 +1152,38 @@ START_TEST(switch_rules)
 	ck_assert_uint_eq(vm_machine_version(m), v + 1);
 
 	/* Once p1 leaves CPU 0, CPU 1 may run it. */
-	op = op_switch(0, p2);
-	apply_ok(m, &op, &r, "switch CPU 0 to p2");
+	op = tu_op_switch(0, p2);
+	r = tu_apply_ok(m, &op, "switch CPU 0 to p2");
 	ck_assert_uint_eq(r.u.sw.cr3_before, info(m, p1).pgd_pa);
 	ck_assert_uint_eq(r.u.sw.cr3_after, info(m, p2).pgd_pa);
-	op = op_switch(1, p1);
-	apply_ok(m, &op, &r, "switch CPU 1 to p1");
+	op = tu_op_switch(1, p1);
+	r = tu_apply_ok(m, &op, "switch CPU 1 to p1");
 	ck_assert_uint_eq(r.u.sw.cr3_after, info(m, p1).pgd_pa);
 
 	/* The idle task runs anywhere, on the reference table. */
 	for (uint32_t c = 0; c < 3; c++) {
-		op = op_switch(c, 0);
-		apply_ok(m, &op, &r, "switch to pid 0");
+		op = tu_op_switch(c, 0);
+		r = tu_apply_ok(m, &op, "switch to pid 0");
 		ck_assert_uint_eq(r.u.sw.cr3_after, ref);
 		ck_assert_int_eq(vm_cpu_get(m, c, &cpid, &cr3), 0);
 		ck_assert_uint_eq(cpid, 0);
 		ck_assert_uint_eq(cr3, ref);
 	}
-	op = op_switch(2, 0);
-	apply_ok(m, &op, &r, "switch idle to idle");
+	op = tu_op_switch(2, 0);
+	r = tu_apply_ok(m, &op, "switch idle to idle");
 	ck_assert_uint_eq(r.u.sw.cr3_before, r.u.sw.cr3_after);
 
-	op = op_switch(0, p2 + 5);
-	expect_fail(m, &op, VM_ENOENT, "switch to a missing pid");
-	op = op_switch(3, p1);
-	expect_fail(m, &op, VM_ENOENT, "switch on CPU 3 of 3");
-	op = op_switch(UINT32_MAX, 0);
-	expect_fail(m, &op, VM_ENOENT, "switch on CPU 2^32-1");
+	op = tu_op_switch(0, p2 + 5);
+	tu_expect_fail(m, &op, VM_ENOENT, "switch to a missing pid");
+	op = tu_op_switch(3, p1);
+	tu_expect_fail(m, &op, VM_ENOENT, "switch on CPU 3 of 3");
+	op = tu_op_switch(UINT32_MAX, 0);
+	tu_expect_fail(m, &op, VM_ENOENT, "switch on CPU 2^32-1");
 	/* A pid that exited is missing too. */
-	exit_ok(m, p2);
-	op = op_switch(0, p2);
-	expect_fail(m, &op, VM_ENOENT, "switch to an exited pid");
-	assert_checks(m);
+	tu_exit(m, p2);
+	op = tu_op_switch(0, p2);
+	tu_expect_fail(m, &op, VM_ENOENT, "switch to an exited pid");
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1405,13 +1234,13 @@ START_TEST(pagetable_mappings_runs)
 {
 	/* churn 0: a pristine machine hands out ascending frames, so each
 	 * populated segment is physically contiguous (SPEC 1.3). */
-	struct vm_machine *m = boot_full(arches[_i], VM_GiB, 1, 0,
+	struct vm_machine *m = boot_full(tu_arches[_i], VM_GiB, 1, 0,
 					 VM_VMSPLIT_3G_1G);
 	const struct vm_layout *l = vm_machine_layout(m);
-	const struct vm_arch *a = arch_of(m);
-	uint64_t t = text_start(m), s = stack_top(m);
+	const struct vm_arch *a = tu_arch_of(m);
+	uint64_t t = tu_text_start(m), s = stack_top(m);
 	uint64_t nx = a->nx ? VM_PTE_NX : 0;
-	uint32_t pid = create(m, true);
+	uint32_t pid = tu_create(m, "proc", true);
 	struct runs p = mappings(m, pid), k = mappings(m, 0);
 	const struct run *text, *data, *stack;
 	size_t nuser = 0, pk = 0, kk = 0;
@@ -1495,9 +1324,9 @@ static int find_cb(void *ctx, uint64_t pfn)
 
 START_TEST(pagetable_frames_of_a_process)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	const struct vm_arch *a = arch_of(m);
-	uint32_t pid = create(m, false);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	const struct vm_arch *a = tu_arch_of(m);
+	uint32_t pid = tu_create(m, "proc", false);
 	uint64_t pgd = info(m, pid).pgd_pa;
 	struct pfns f = table_frames(m, pid);
 	uint32_t cpid;
@@ -1539,7 +1368,7 @@ START_TEST(pagetable_frames_of_a_process)
 	}
 	ck_assert(vm_machine_owner(m, ref >> 12).kind == VM_OWNER_PAGE_TABLE);
 	ck_assert_uint_eq(vm_machine_owner(m, ref >> 12).id, 0);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1552,7 +1381,7 @@ START_TEST(pae_user_pmds_per_split)
 						  VM_VMSPLIT_1G_3G };
 	struct vm_machine *m = boot_full("i386-pae", VM_GiB, 1,
 					 VM_DEFAULT_CHURN, splits[_i]);
-	uint32_t pid = create(m, false);
+	uint32_t pid = tu_create(m, "proc", false);
 	uint64_t pgd = info(m, pid).pgd_pa;
 	struct pfns f = table_frames(m, pid);
 	unsigned user = 3 - (unsigned)_i;
@@ -1569,8 +1398,8 @@ START_TEST(pae_user_pmds_per_split)
 			      "PDPT entry %u: pfn %#llx", i,
 			      (unsigned long long)pfn);
 	}
-	exit_ok(m, pid);
-	assert_checks(m);
+	tu_exit(m, pid);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -1582,8 +1411,6 @@ int main(void)
 	TCase *map = tcase_create("mmap");
 	TCase *cpu = tcase_create("exit_and_switch");
 	TCase *pt = tcase_create("pagetable");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(seg, default_segments, 0, 4);
 	tcase_add_loop_test(seg, segment_overrides, 0, 4);
@@ -1618,9 +1445,5 @@ int main(void)
 	tcase_add_loop_test(pt, pae_user_pmds_per_split, 0, 3);
 	suite_add_tcase(s, pt);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -15,7 +15,7 @@
  * changes it saw on the way are undone, and digest and version must be
  * those from before.
  *
- * The operations come from this file's own PRNG (splitmix64), not core's,
+ * The operations come from the tests' own PRNG (splitmix64), not core's,
  * and pick their targets among the values core handed out: pids, kmalloc
  * and vmalloc addresses, page blocks, regions. Every successful operation
  * is kept as its encoded record; at the end the records, decoded, are
@@ -40,8 +40,9 @@
 #include "core/state.h"
 #include "core/testing.h"
 #include "core/vmalloc.h"
+#include "tests/core/testutil.h"
 
-/* ---- the test's own PRNG (splitmix64) ---- */
+/* ---- the tests' own PRNG (splitmix64, tu_splitmix) ---- */
 
 struct prng {
 	uint64_t s;
@@ -49,11 +50,7 @@ struct prng {
 
 static uint64_t rnd(struct prng *p)
 {
-	uint64_t z = (p->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return tu_splitmix(&p->s);
 }
 
 static uint64_t below(struct prng *p, uint64_t n)
@@ -65,14 +62,6 @@ static uint64_t below(struct prng *p, uint64_t n)
 static int chance(struct prng *p, unsigned pct)
 {
 	return below(p, 100) < pct;
-}
-
-static unsigned test_scale(void)
-{
-	const char *s = getenv("VMLAB_TEST_SCALE");
-	long v = s ? strtol(s, NULL, 10) : 1;
-
-	return v > 0 ? (unsigned)v : 1;
 }
 
 /* ---- the reference: one owner per frame ---- */
@@ -1010,16 +999,11 @@ static const struct variant variants[] = {
 static struct vm_machine *boot(const struct variant *v)
 {
 	struct vm_config c;
-	struct vm_machine *m = NULL;
-	struct vm_error e = { 0 };
 
-	vm_config_default(&c);
-	c.arch = vm_arch_by_name(v->arch)->id;
-	c.memory = v->memory;
+	tu_config(&c, v->arch, v->memory);
 	c.cpus = 2;
 	c.seed = v->seed;
-	ck_assert_msg(vm_machine_create(&c, &m, &e) == 0, "%s", e.detail);
-	return m;
+	return tu_boot_config(&c);
 }
 
 static void assert_checks(const struct vm_machine *m, uint64_t step)
@@ -1062,7 +1046,7 @@ START_TEST(random_against_reference)
 	struct ref ref;
 	struct vm_op *log = NULL;
 	size_t nlog = 0, caplog = 0;
-	uint64_t steps = 300ULL * test_scale(), nok = 0;
+	uint64_t steps = 300ULL * tu_scale(), nok = 0;
 	unsigned nfail = 0;
 
 	ck_assert_ptr_nonnull(w);
@@ -1179,17 +1163,11 @@ int main(void)
 {
 	Suite *s = suite_create("random");
 	TCase *tc = tcase_create("random");
-	SRunner *sr;
-	int failed;
 
 	/* Scaled runs take longer than Check's default 4 s. */
-	tcase_set_timeout(tc, 300.0 * test_scale());
+	tcase_set_timeout(tc, 300.0 * tu_scale());
 	tcase_add_loop_test(tc, random_against_reference, 0,
 			    (int)(sizeof(variants) / sizeof(variants[0])));
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

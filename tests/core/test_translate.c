@@ -7,7 +7,6 @@
  */
 #include <check.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/arch.h"
@@ -17,6 +16,7 @@
 #include "core/process.h"
 #include "core/testing.h"
 #include "core/translate.h"
+#include "tests/core/testutil.h"
 
 /* X86_PF_PROT, _WRITE, _USER, _INSTR. */
 #define PF_P 0x1u
@@ -24,9 +24,6 @@
 #define PF_U 0x4u
 #define PF_I 0x10u
 
-static const char *const arches[] = { "i386", "i386-pae", "x86_64",
-				      "x86_64-la57" };
-static const char *const arches64[] = { "x86_64", "x86_64-la57" };
 static const char *const arches_nx[] = { "i386-pae", "x86_64",
 					 "x86_64-la57" };
 
@@ -34,96 +31,24 @@ static struct vm_machine *boot_cpus(const char *arch, uint64_t memory,
 				    uint32_t cpus)
 {
 	struct vm_config c;
-	struct vm_machine *m = NULL;
-	struct vm_error e = { 0 };
-	int rc;
 
-	vm_config_default(&c);
-	c.arch = vm_arch_by_name(arch)->id;
-	c.memory = memory;
+	tu_config(&c, arch, memory);
 	c.cpus = cpus;
-	rc = vm_machine_create(&c, &m, &e);
-	ck_assert_msg(rc == 0, "boot %s: %s", arch, e.detail);
-	return m;
-}
-
-static struct vm_machine *boot(const char *arch, uint64_t memory)
-{
-	return boot_cpus(arch, memory, 1);
-}
-
-static const struct vm_arch *arch_of(const struct vm_machine *m)
-{
-	return vm_machine_layout(m)->arch;
-}
-
-static void apply_ok(struct vm_machine *m, const struct vm_op *op,
-		     struct vm_op_result *res)
-{
-	struct vm_error e = { 0 };
-	int rc = vm_machine_apply(m, op, res, &e);
-
-	ck_assert_msg(rc == 0, "%s: %s", vm_op_name(op->type), e.detail);
-}
-
-static void assert_checks(const struct vm_machine *m)
-{
-	struct vm_error e = { 0 };
-	int rc = vm_machine_check(m, &e);
-
-	ck_assert_msg(rc == 0, "invariant broken: %s", e.detail);
-}
-
-static uint32_t spawn(struct vm_machine *m, bool populate)
-{
-	struct vm_op op;
-	struct vm_op_result r;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_PROCESS_CREATE;
-	strcpy(op.u.create.name, "proc");
-	op.u.create.text = op.u.create.data = VM_SEG_DEFAULT;
-	op.u.create.heap = op.u.create.stack = VM_SEG_DEFAULT;
-	op.u.create.populate = populate;
-	apply_ok(m, &op, &r);
-	return r.u.create.pid;
-}
-
-static uint64_t do_vmalloc(struct vm_machine *m, uint64_t size)
-{
-	struct vm_op op;
-	struct vm_op_result r;
-
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_VMALLOC;
-	op.u.vmalloc.size = size;
-	op.u.vmalloc.guard = true;
-	apply_ok(m, &op, &r);
-	return r.u.vmalloc.va;
+	return tu_boot_config(&c);
 }
 
 static void do_switch(struct vm_machine *m, uint32_t cpu, uint32_t pid)
 {
-	struct vm_op op;
-	struct vm_op_result r;
+	struct vm_op op = tu_op_switch(cpu, pid);
+	struct vm_op_result r = tu_apply_ok(m, &op, NULL);
 
-	memset(&op, 0, sizeof(op));
-	op.type = VM_OP_SWITCH;
-	op.u.sw.cpu = cpu;
-	op.u.sw.pid = pid;
-	apply_ok(m, &op, &r);
 	ck_assert_uint_eq(r.u.sw.next_pid, pid);
 }
 
-/* Where the default segments start (SPEC 1.5). */
-static uint64_t text_start(const struct vm_machine *m)
-{
-	return arch_of(m)->is64 ? 0x400000ULL : 0x08048000ULL;
-}
-
+/* Where the default data segment starts (SPEC 1.5). */
 static uint64_t data_start(const struct vm_machine *m)
 {
-	return text_start(m) + 64 * 1024;
+	return tu_text_start(m) + 64 * 1024;
 }
 
 static struct vm_translation tr(const struct vm_machine *m, uint32_t pid,
@@ -174,7 +99,7 @@ static struct vm_translation tr_cpu(const struct vm_machine *m, uint32_t cpu,
 static void assert_walk_is_ram(const struct vm_machine *m,
 			       const struct vm_translation *t)
 {
-	const struct vm_arch *a = arch_of(m);
+	const struct vm_arch *a = tu_arch_of(m);
 
 	for (unsigned i = 0; i < t->nwalk; i++) {
 		uint64_t ram = vm_test_phys_read(m, t->walk[i].entry_pa,
@@ -204,11 +129,11 @@ static int first_perm_level(const struct vm_arch *a)
 
 START_TEST(walk_entries_are_ram)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = spawn(m, true);
-	uint64_t vm = do_vmalloc(m, 3 * VM_PAGE_SIZE);
-	const uint64_t user[] = { text_start(m), data_start(m),
+	uint32_t pid = tu_create(m, "proc", true);
+	uint64_t vm = tu_vmalloc(m, 3 * VM_PAGE_SIZE, true).u.vmalloc.va;
+	const uint64_t user[] = { tu_text_start(m), data_start(m),
 				  l->stack_top - VM_PAGE_SIZE,
 				  l->stack_top - 128 * 1024 };
 	const uint64_t kern[] = { l->page_offset, l->page_offset + 0x123456,
@@ -220,7 +145,7 @@ START_TEST(walk_entries_are_ram)
 					     VM_ACCESS_READ);
 
 		assert_ok(t);
-		ck_assert_uint_eq(t.nwalk, arch_of(m)->levels);
+		ck_assert_uint_eq(t.nwalk, tu_arch_of(m)->levels);
 		ck_assert_uint_eq(t.page_size, VM_PAGE_SIZE);
 		ck_assert_int_eq(t.region, VM_REGION_USER);
 		assert_walk_is_ram(m, &t);
@@ -243,12 +168,12 @@ END_TEST
  */
 START_TEST(raw_pte_write_changes_translation)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	const struct vm_arch *a = arch_of(m);
-	uint32_t pid = spawn(m, true);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	const struct vm_arch *a = tu_arch_of(m);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t va = data_start(m) + 0x2345;
 	struct vm_translation t = tr(m, pid, va, VM_MODE_USER, VM_ACCESS_WRITE);
-	struct vm_translation tx = tr(m, pid, text_start(m), VM_MODE_USER,
+	struct vm_translation tx = tr(m, pid, tu_text_start(m), VM_MODE_USER,
 				      VM_ACCESS_READ);
 	uint64_t leaf_pa, leaf, pa = t.pa;
 	uint64_t before = vm_machine_digest(m);
@@ -308,7 +233,7 @@ START_TEST(raw_pte_write_changes_translation)
 	assert_ok(t);
 	ck_assert_uint_eq(t.pa, pa);
 	ck_assert_uint_eq(vm_machine_digest(m), before);
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -317,10 +242,10 @@ END_TEST
 
 START_TEST(kernel_half_same_in_every_process)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	const struct vm_arch *a = l->arch;
-	uint64_t vm = do_vmalloc(m, 2 * VM_PAGE_SIZE);
+	uint64_t vm = tu_vmalloc(m, 2 * VM_PAGE_SIZE, true).u.vmalloc.va;
 	uint32_t pids[4] = { 0 };
 	uint64_t kva[3];
 	unsigned nk = 0;
@@ -328,7 +253,7 @@ START_TEST(kernel_half_same_in_every_process)
 	uint64_t cr3;
 
 	for (unsigned i = 1; i < 4; i++)
-		pids[i] = spawn(m, true);
+		pids[i] = tu_create(m, "proc", true);
 	kva[nk++] = l->page_offset + 0x1234;
 	kva[nk++] = vm + 0x10;
 	if (a->is64)
@@ -394,10 +319,11 @@ END_TEST
 
 START_TEST(user_half_differs_between_processes)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t p1 = spawn(m, true), p2 = spawn(m, true);
-	const uint64_t vas[] = { text_start(m), data_start(m),
+	uint32_t p1 = tu_create(m, "proc", true);
+	uint32_t p2 = tu_create(m, "proc", true);
+	const uint64_t vas[] = { tu_text_start(m), data_start(m),
 				 l->stack_top - VM_PAGE_SIZE };
 
 	for (unsigned i = 0; i < 3; i++) {
@@ -428,7 +354,7 @@ static void assert_seen_everywhere(const struct vm_machine *m, uint64_t va,
 {
 	struct vm_translation ref = tr(m, 0, va, VM_MODE_KERNEL,
 				       VM_ACCESS_WRITE);
-	unsigned esize = arch_of(m)->entry_size;
+	unsigned esize = tu_arch_of(m)->entry_size;
 
 	assert_ok(ref);
 	ck_assert_int_eq(ref.region, VM_REGION_VMALLOC);
@@ -463,15 +389,17 @@ static void assert_seen_everywhere(const struct vm_machine *m, uint64_t va,
  */
 START_TEST(late_vmalloc_visible_everywhere)
 {
-	struct vm_machine *m = boot_cpus(arches[_i], VM_GiB, 2);
-	uint32_t p1 = spawn(m, true), p2 = spawn(m, true), p3 = spawn(m, true);
+	struct vm_machine *m = boot_cpus(tu_arches[_i], VM_GiB, 2);
+	uint32_t p1 = tu_create(m, "proc", true);
+	uint32_t p2 = tu_create(m, "proc", true);
+	uint32_t p3 = tu_create(m, "proc", true);
 	const uint32_t pids[] = { p1, p2, p3 };
 	uint64_t npages = 1100, vm;
 	uint64_t probes[4];
 
 	do_switch(m, 0, p1);
 	do_switch(m, 1, p2);
-	vm = do_vmalloc(m, npages * VM_PAGE_SIZE);
+	vm = tu_vmalloc(m, npages * VM_PAGE_SIZE, true).u.vmalloc.va;
 	probes[0] = vm;
 	probes[1] = vm + 0x1234;
 	probes[2] = vm + (npages / 2) * VM_PAGE_SIZE + 8;
@@ -489,7 +417,7 @@ START_TEST(late_vmalloc_visible_everywhere)
 			do_switch(m, 0, p2);
 		}
 	}
-	assert_checks(m);
+	tu_assert_checks(m);
 	vm_machine_free(m);
 }
 END_TEST
@@ -497,9 +425,10 @@ END_TEST
 /* CR3 after a switch is the next task's table; the user half follows. */
 START_TEST(switch_changes_user_half_only)
 {
-	struct vm_machine *m = boot_cpus(arches[_i], VM_GiB, 2);
+	struct vm_machine *m = boot_cpus(tu_arches[_i], VM_GiB, 2);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t p1 = spawn(m, true), p2 = spawn(m, true);
+	uint32_t p1 = tu_create(m, "proc", true);
+	uint32_t p2 = tu_create(m, "proc", true);
 	struct vm_process_info i1, i2;
 	struct vm_translation a, b, ka, kb;
 	uint32_t pid;
@@ -511,22 +440,22 @@ START_TEST(switch_changes_user_half_only)
 	ck_assert_int_eq(vm_cpu_get(m, 1, &pid, &cr3), 0);
 	ck_assert_uint_eq(pid, p1);
 	ck_assert_uint_eq(cr3, i1.pgd_pa);
-	a = tr_cpu(m, 1, text_start(m), VM_MODE_USER, VM_ACCESS_READ);
+	a = tr_cpu(m, 1, tu_text_start(m), VM_MODE_USER, VM_ACCESS_READ);
 	ka = tr_cpu(m, 1, l->page_offset + 0x4000, VM_MODE_KERNEL,
 		    VM_ACCESS_READ);
 	do_switch(m, 1, p2);
 	ck_assert_int_eq(vm_cpu_get(m, 1, &pid, &cr3), 0);
 	ck_assert_uint_eq(cr3, i2.pgd_pa);
-	b = tr_cpu(m, 1, text_start(m), VM_MODE_USER, VM_ACCESS_READ);
+	b = tr_cpu(m, 1, tu_text_start(m), VM_MODE_USER, VM_ACCESS_READ);
 	kb = tr_cpu(m, 1, l->page_offset + 0x4000, VM_MODE_KERNEL,
 		    VM_ACCESS_READ);
 	assert_ok(a);
 	assert_ok(b);
 	assert_ok(ka);
 	assert_ok(kb);
-	ck_assert_uint_eq(a.pa, tr(m, p1, text_start(m), VM_MODE_USER,
+	ck_assert_uint_eq(a.pa, tr(m, p1, tu_text_start(m), VM_MODE_USER,
 				   VM_ACCESS_READ).pa);
-	ck_assert_uint_eq(b.pa, tr(m, p2, text_start(m), VM_MODE_USER,
+	ck_assert_uint_eq(b.pa, tr(m, p2, tu_text_start(m), VM_MODE_USER,
 				   VM_ACCESS_READ).pa);
 	ck_assert_uint_ne(a.pa, b.pa);
 	ck_assert_uint_eq(ka.pa, kb.pa);
@@ -547,9 +476,9 @@ END_TEST
  */
 START_TEST(user_access_to_kernel_page)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = spawn(m, true);
+	uint32_t pid = tu_create(m, "proc", true);
 	const enum vm_access accs[] = { VM_ACCESS_READ, VM_ACCESS_WRITE };
 
 	for (unsigned k = 0; k < 2; k++) {
@@ -589,8 +518,8 @@ END_TEST
  */
 START_TEST(spec_example_i386)
 {
-	struct vm_machine *m = boot("i386", VM_GiB);
-	uint32_t pid = spawn(m, true);
+	struct vm_machine *m = tu_boot("i386", VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
 	struct vm_translation t = tr(m, pid, 0xc0001234ULL, VM_MODE_USER,
 				     VM_ACCESS_READ);
 	const char *names[12];
@@ -630,9 +559,9 @@ END_TEST
  */
 START_TEST(linux_error_code_hides_kernel_layout)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = spawn(m, true);
+	uint32_t pid = tu_create(m, "proc", true);
 	/* The last vmalloc page: never mapped here. */
 	uint64_t kva = l->vmalloc_end - VM_PAGE_SIZE;
 	struct vm_translation t = tr(m, pid, kva, VM_MODE_USER,
@@ -681,9 +610,9 @@ END_TEST
 /* x86_64: a non-canonical address raises #GP, code 0, with no walk. */
 START_TEST(non_canonical_is_general_protection)
 {
-	struct vm_machine *m = boot(arches64[_i], VM_GiB);
-	const struct vm_arch *a = arch_of(m);
-	uint32_t pid = spawn(m, true);
+	struct vm_machine *m = tu_boot(tu_arches64[_i], VM_GiB);
+	const struct vm_arch *a = tu_arch_of(m);
+	uint32_t pid = tu_create(m, "proc", true);
 	/* Just above the lower half, and just below the upper half. */
 	uint64_t lo = 1ULL << (a->va_bits - 1);
 	uint64_t hi = ~((1ULL << (a->va_bits - 1)) - 1) - 1;
@@ -728,15 +657,15 @@ END_TEST
  */
 START_TEST(demand_paging)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	const struct vm_arch *a = arch_of(m);
-	uint32_t pid = spawn(m, false);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	const struct vm_arch *a = tu_arch_of(m);
+	uint32_t pid = tu_create(m, "proc", false);
 	uint32_t exec_bit = a->nx ? PF_I : 0;
 	struct vm_translation t;
 	struct vm_op op;
 	struct vm_op_result r;
 
-	t = tr(m, pid, text_start(m), VM_MODE_USER, VM_ACCESS_READ);
+	t = tr(m, pid, tu_text_start(m), VM_MODE_USER, VM_ACCESS_READ);
 	ck_assert(!t.ok);
 	ck_assert_int_eq(t.fault.kind, VM_FAULT_NOT_PRESENT);
 	ck_assert_uint_eq(t.fault.error_code, PF_U);
@@ -746,7 +675,7 @@ START_TEST(demand_paging)
 	ck_assert_int_eq(t.fault.si_code, VM_SI_NONE);
 	ck_assert_uint_eq(t.page_size, 0);
 
-	t = tr(m, pid, text_start(m), VM_MODE_USER, VM_ACCESS_EXEC);
+	t = tr(m, pid, tu_text_start(m), VM_MODE_USER, VM_ACCESS_EXEC);
 	ck_assert_int_eq(t.fault.kind, VM_FAULT_NOT_PRESENT);
 	ck_assert_uint_eq(t.fault.error_code, PF_U | exec_bit);
 	ck_assert_int_eq(t.fault.outcome, VM_OUTCOME_DEMAND_PAGING);
@@ -757,7 +686,7 @@ START_TEST(demand_paging)
 	ck_assert_int_eq(t.fault.outcome, VM_OUTCOME_DEMAND_PAGING);
 
 	/* A write to unpopulated text: the region forbids it. */
-	t = tr(m, pid, text_start(m), VM_MODE_USER, VM_ACCESS_WRITE);
+	t = tr(m, pid, tu_text_start(m), VM_MODE_USER, VM_ACCESS_WRITE);
 	ck_assert_int_eq(t.fault.kind, VM_FAULT_NOT_PRESENT);
 	ck_assert_int_eq(t.fault.outcome, VM_OUTCOME_SIGSEGV);
 	ck_assert_int_eq(t.fault.si_code, VM_SEGV_ACCERR);
@@ -765,11 +694,11 @@ START_TEST(demand_paging)
 	/* An mmap with populate false, on a populated process too. */
 	memset(&op, 0, sizeof(op));
 	op.type = VM_OP_MMAP;
-	op.u.mmap.pid = spawn(m, true);
+	op.u.mmap.pid = tu_create(m, "proc", true);
 	op.u.mmap.length = 3 * VM_PAGE_SIZE;
 	op.u.mmap.prot = VM_PROT_READ | VM_PROT_WRITE;
 	op.u.mmap.populate = false;
-	apply_ok(m, &op, &r);
+	r = tu_apply_ok(m, &op, NULL);
 	ck_assert_uint_eq(r.u.mmap.start,
 			  vm_machine_layout(m)->mmap_base - 3 * VM_PAGE_SIZE);
 	t = tr(m, op.u.mmap.pid, r.u.mmap.start + VM_PAGE_SIZE, VM_MODE_USER,
@@ -801,10 +730,10 @@ END_TEST
 /* A write to populated text: protection, P|W|U, SEGV_ACCERR. */
 START_TEST(write_to_text_is_protection)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	const struct vm_arch *a = arch_of(m);
-	uint32_t pid = spawn(m, true);
-	struct vm_translation t = tr(m, pid, text_start(m) + 0x40,
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	const struct vm_arch *a = tu_arch_of(m);
+	uint32_t pid = tu_create(m, "proc", true);
+	struct vm_translation t = tr(m, pid, tu_text_start(m) + 0x40,
 				     VM_MODE_USER, VM_ACCESS_WRITE);
 
 	ck_assert(!t.ok);
@@ -818,8 +747,8 @@ START_TEST(write_to_text_is_protection)
 	ck_assert_int_eq(t.fault.level, (int)a->levels - 1);
 	ck_assert_uint_eq(t.page_size, VM_PAGE_SIZE);
 	/* Reading and executing it work. */
-	assert_ok(tr(m, pid, text_start(m), VM_MODE_USER, VM_ACCESS_READ));
-	assert_ok(tr(m, pid, text_start(m), VM_MODE_USER, VM_ACCESS_EXEC));
+	assert_ok(tr(m, pid, tu_text_start(m), VM_MODE_USER, VM_ACCESS_READ));
+	assert_ok(tr(m, pid, tu_text_start(m), VM_MODE_USER, VM_ACCESS_EXEC));
 	vm_machine_free(m);
 }
 END_TEST
@@ -827,10 +756,10 @@ END_TEST
 /* Exec of data: NX set, so a protection fault with I (0x10). */
 START_TEST(exec_of_data_faults_with_nx)
 {
-	struct vm_machine *m = boot(arches_nx[_i], VM_GiB);
-	const struct vm_arch *a = arch_of(m);
+	struct vm_machine *m = tu_boot(arches_nx[_i], VM_GiB);
+	const struct vm_arch *a = tu_arch_of(m);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = spawn(m, true);
+	uint32_t pid = tu_create(m, "proc", true);
 	const uint64_t vas[] = { data_start(m), l->stack_top - VM_PAGE_SIZE };
 
 	ck_assert(a->nx);
@@ -888,15 +817,15 @@ END_TEST
 /* i386 without PAE has no NX: exec is checked as read. */
 START_TEST(exec_of_data_on_i386_is_a_read)
 {
-	struct vm_machine *m = boot("i386", VM_GiB);
-	uint32_t pid = spawn(m, true);
+	struct vm_machine *m = tu_boot("i386", VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
 	struct vm_translation r = tr(m, pid, data_start(m) + 8, VM_MODE_USER,
 				     VM_ACCESS_READ);
 	struct vm_translation x = tr(m, pid, data_start(m) + 8, VM_MODE_USER,
 				     VM_ACCESS_EXEC);
 	struct vm_translation k;
 
-	ck_assert(!arch_of(m)->nx);
+	ck_assert(!tu_arch_of(m)->nx);
 	assert_ok(r);
 	assert_ok(x);
 	ck_assert_uint_eq(x.pa, r.pa);
@@ -914,8 +843,8 @@ END_TEST
  */
 START_TEST(kernel_write_to_text_faults)
 {
-	struct vm_machine *m = boot(arches64[_i], VM_GiB);
-	uint32_t pid = spawn(m, true);
+	struct vm_machine *m = tu_boot(tu_arches64[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t text = 0xffffffff81000000ULL;
 	struct vm_translation t = tr(m, pid, text + 0x100, VM_MODE_KERNEL,
 				     VM_ACCESS_WRITE);
@@ -956,11 +885,11 @@ END_TEST
 /* SMAP off: kernel mode reads and writes user pages. */
 START_TEST(kernel_reads_user_pages)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
-	uint32_t pid = spawn(m, true);
-	struct vm_translation u = tr(m, pid, text_start(m) + 0x10,
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
+	uint32_t pid = tu_create(m, "proc", true);
+	struct vm_translation u = tr(m, pid, tu_text_start(m) + 0x10,
 				     VM_MODE_USER, VM_ACCESS_READ);
-	struct vm_translation k = tr(m, pid, text_start(m) + 0x10,
+	struct vm_translation k = tr(m, pid, tu_text_start(m) + 0x10,
 				     VM_MODE_KERNEL, VM_ACCESS_READ);
 	struct vm_translation w = tr(m, pid, data_start(m), VM_MODE_KERNEL,
 				     VM_ACCESS_WRITE);
@@ -972,7 +901,7 @@ START_TEST(kernel_reads_user_pages)
 	ck_assert_uint_eq(w.pa, tr(m, pid, data_start(m), VM_MODE_USER,
 				   VM_ACCESS_WRITE).pa);
 	/* CR0.WP=1 applies to user pages too: kernel write to text. */
-	k = tr(m, pid, text_start(m), VM_MODE_KERNEL, VM_ACCESS_WRITE);
+	k = tr(m, pid, tu_text_start(m), VM_MODE_KERNEL, VM_ACCESS_WRITE);
 	ck_assert_int_eq(k.fault.kind, VM_FAULT_PROTECTION);
 	ck_assert_uint_eq(k.fault.error_code, PF_P | PF_W);
 	vm_machine_free(m);
@@ -1014,11 +943,11 @@ static void assert_bits(uint64_t entry, uint64_t must, uint64_t mustnt)
 
 START_TEST(page_sizes_and_flags)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	const struct vm_arch *a = l->arch;
-	uint32_t pid = spawn(m, true);
-	uint64_t vm = do_vmalloc(m, VM_PAGE_SIZE);
+	uint32_t pid = tu_create(m, "proc", true);
+	uint64_t vm = tu_vmalloc(m, VM_PAGE_SIZE, true).u.vmalloc.va;
 	struct vm_translation t;
 	/* The largest page the direct map uses on a 1 GiB machine. */
 	uint64_t direct = a->is64 ? VM_GiB
@@ -1063,7 +992,7 @@ START_TEST(page_sizes_and_flags)
 	}
 
 	/* User text and data: 4 KiB pages, user tables above. */
-	t = tr(m, pid, text_start(m), VM_MODE_USER, VM_ACCESS_READ);
+	t = tr(m, pid, tu_text_start(m), VM_MODE_USER, VM_ACCESS_READ);
 	assert_ok(t);
 	ck_assert_uint_eq(t.page_size, VM_PAGE_SIZE);
 	/* Text r-x: user, read-only, executable. */
@@ -1135,8 +1064,8 @@ END_TEST
 /* The flag decoder itself: PS in a directory, PAT in a 4 KiB PTE. */
 START_TEST(entry_flag_names)
 {
-	struct vm_machine *m = boot(arches[_i], 64 * VM_MiB);
-	const struct vm_arch *a = arch_of(m);
+	struct vm_machine *m = tu_boot(tu_arches[_i], 64 * VM_MiB);
+	const struct vm_arch *a = tu_arch_of(m);
 	unsigned pte = a->levels - 1u;
 	static const char *const all4k[] = { "P", "RW", "US", "PWT", "PCD",
 					     "A", "D", "G", "PAT" };
@@ -1172,7 +1101,7 @@ END_TEST
 /* Every result names the layout region of its address (SPEC 1.7). */
 START_TEST(result_names_the_region)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	struct {
 		uint64_t va;
@@ -1229,9 +1158,9 @@ END_TEST
 
 START_TEST(virt_to_phys_rules)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint64_t vm = do_vmalloc(m, 2 * VM_PAGE_SIZE);
+	uint64_t vm = tu_vmalloc(m, 2 * VM_PAGE_SIZE, true).u.vmalloc.va;
 	struct vm_error e;
 	uint64_t pa, va;
 	char want[32];
@@ -1263,7 +1192,8 @@ START_TEST(virt_to_phys_rules)
 
 	/* A user address. */
 	memset(&e, 0, sizeof(e));
-	ck_assert_int_eq(vm_virt_to_phys(m, text_start(m), &pa, &e), VM_ERANGE);
+	ck_assert_int_eq(vm_virt_to_phys(m, tu_text_start(m), &pa, &e),
+			 VM_ERANGE);
 	ck_assert_msg(strstr(e.detail, "user") != NULL, "%s", e.detail);
 
 	/* __va: pa below lowmem's end. */
@@ -1290,7 +1220,7 @@ END_TEST
 /* x86_64: [__START_KERNEL_map, +512 MiB) with phys_base 0, within RAM. */
 START_TEST(virt_to_phys_kernel_text)
 {
-	struct vm_machine *m = boot(arches64[_i], 64 * VM_MiB);
+	struct vm_machine *m = tu_boot(tu_arches64[_i], 64 * VM_MiB);
 	struct vm_error e = { 0 };
 	uint64_t pa;
 
@@ -1318,7 +1248,7 @@ END_TEST
 START_TEST(phys_to_virt_refuses_highmem)
 {
 	static const char *const a32[] = { "i386", "i386-pae" };
-	struct vm_machine *m = boot(a32[_i], 2 * VM_GiB);
+	struct vm_machine *m = tu_boot(a32[_i], 2 * VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
 	uint64_t lowmem = _i ? 0x379fe000ULL : 0x377fe000ULL;
 	struct vm_error e = { 0 };
@@ -1347,12 +1277,12 @@ END_TEST
 
 START_TEST(translate_is_pure)
 {
-	struct vm_machine *m = boot_cpus(arches[_i], VM_GiB, 2);
+	struct vm_machine *m = boot_cpus(tu_arches[_i], VM_GiB, 2);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = spawn(m, true);
-	uint64_t vm = do_vmalloc(m, 5 * VM_PAGE_SIZE);
+	uint32_t pid = tu_create(m, "proc", true);
+	uint64_t vm = tu_vmalloc(m, 5 * VM_PAGE_SIZE, true).u.vmalloc.va;
 	uint64_t allocs, bytes, version, digest;
-	const uint64_t vas[] = { text_start(m), data_start(m), 0x10000,
+	const uint64_t vas[] = { tu_text_start(m), data_start(m), 0x10000,
 				 l->page_offset + 0x777, vm, vm + 5 * VM_PAGE_SIZE,
 				 l->vmalloc_end - 1, l->stack_top - 1,
 				 l->arch->is64 ? 0x0100000000000000ULL
@@ -1399,7 +1329,7 @@ END_TEST
 /* Requests that are never valid, or name nothing. */
 START_TEST(translate_request_errors)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	struct vm_translate_req q = { .va = 0x1000 };
 	struct vm_translation t;
 	struct vm_error e;
@@ -1418,7 +1348,7 @@ START_TEST(translate_request_errors)
 	q.has_pid = false;
 	q.va = 1ULL << 32;
 	ck_assert_int_eq(vm_translate(m, &q, &t, &e),
-			 arch_of(m)->is64 ? 0 : VM_EINVAL);
+			 tu_arch_of(m)->is64 ? 0 : VM_EINVAL);
 	/* Defaults: CPU 0 (the idle task), user, read. */
 	q.va = 0x1000;
 	ck_assert_int_eq(vm_translate(m, &q, &t, &e), 0);
@@ -1450,20 +1380,20 @@ static int count_user_mapping(void *ctx, uint64_t va_start, uint64_t va_end,
 
 START_TEST(idle_task_has_only_the_kernel_half)
 {
-	struct vm_machine *m = boot(arches[_i], VM_GiB);
+	struct vm_machine *m = tu_boot(tu_arches[_i], VM_GiB);
 	const struct vm_layout *l = vm_machine_layout(m);
-	uint32_t pid = spawn(m, true);
+	uint32_t pid = tu_create(m, "proc", true);
 	uint64_t ctx[3] = { l->task_size, 0, 0 };
 	struct vm_translation t;
 
 	/* The process's text, as the idle task sees it. */
-	t = tr_cpu(m, 0, text_start(m), VM_MODE_USER, VM_ACCESS_READ);
+	t = tr_cpu(m, 0, tu_text_start(m), VM_MODE_USER, VM_ACCESS_READ);
 	ck_assert_uint_eq(t.pid, 0);
 	ck_assert(!t.ok);
 	ck_assert_int_eq(t.fault.kind, VM_FAULT_NOT_PRESENT);
 	ck_assert_int_eq(t.fault.outcome, VM_OUTCOME_SIGSEGV);
 	ck_assert_int_eq(t.fault.si_code, VM_SEGV_MAPERR);
-	t = tr(m, 0, text_start(m), VM_MODE_KERNEL, VM_ACCESS_READ);
+	t = tr(m, 0, tu_text_start(m), VM_MODE_KERNEL, VM_ACCESS_READ);
 	ck_assert_int_eq(t.fault.kind, VM_FAULT_NOT_PRESENT);
 	ck_assert_int_eq(t.fault.outcome, VM_OUTCOME_OOPS);
 	t = tr(m, 0, l->stack_top - VM_PAGE_SIZE, VM_MODE_KERNEL,
@@ -1471,7 +1401,7 @@ START_TEST(idle_task_has_only_the_kernel_half)
 	ck_assert(!t.ok);
 	/* The kernel half is there. */
 	assert_ok(tr(m, 0, l->page_offset, VM_MODE_KERNEL, VM_ACCESS_READ));
-	assert_ok(tr(m, pid, text_start(m), VM_MODE_USER, VM_ACCESS_READ));
+	assert_ok(tr(m, pid, tu_text_start(m), VM_MODE_USER, VM_ACCESS_READ));
 	/* Its table maps nothing below TASK_SIZE, and something above. */
 	ck_assert_int_eq(vm_pagetable_mappings(m, 0, count_user_mapping, ctx),
 			 0);
@@ -1485,8 +1415,6 @@ int main(void)
 {
 	Suite *s = suite_create("translate");
 	TCase *tc = tcase_create("translate");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, walk_entries_are_ram, 0, 4);
 	tcase_add_loop_test(tc, raw_pte_write_changes_translation, 0, 4);
@@ -1514,9 +1442,5 @@ int main(void)
 	tcase_add_loop_test(tc, translate_request_errors, 0, 4);
 	tcase_add_loop_test(tc, idle_task_has_only_the_kernel_half, 0, 4);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }
