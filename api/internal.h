@@ -1,0 +1,149 @@
+/*
+ * internal.h - what the API's resource files share: the call being
+ * answered, the route table's shape, and response helpers.
+ */
+#ifndef API_INTERNAL_H
+#define API_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "api.h"
+#include "json.h"
+
+#define API_MAX_PARAMS 3
+#define API_MAX_BATCH 10000
+#define API_PROC_NAME_MAX 31
+
+/* The JSON type a field takes, for validation docs and hostile tests. */
+enum api_field_kind {
+	API_F_U64,     /* integer: number or hex/decimal string */
+	API_F_I64,     /* signed integer */
+	API_F_SIZE,    /* size: integer, or string with a unit */
+	API_F_BOOL,
+	API_F_STRING,
+	API_F_ITEMS,   /* an array of objects (batch) */
+};
+
+struct api_field {
+	const char *name;
+	enum api_field_kind kind;
+};
+
+struct api_call;
+typedef int (*api_handler)(struct api_call *c);
+
+struct api_route {
+	const char *method;
+	const char *pattern;       /* "/v1/machines/{m}/processes/{pid}" */
+	api_handler handler;
+	const struct api_field *fields; /* body fields, NULL: no body */
+	bool mutates;              /* takes If-Match, answers ETag */
+};
+
+/* The route table, NULL-method terminated. */
+const struct api_route *api_routes(void);
+
+struct api_call {
+	struct api_ctx *ctx;
+	const struct api_request *req;
+	struct api_response *resp;
+	const struct api_route *route;
+	char params[API_MAX_PARAMS][API_ID_MAX + 1]; /* in pattern order */
+	cJSON *body;               /* the parsed body (POST), else NULL */
+	struct api_problem prob;
+	const char *tenant;        /* "local" until tenants exist */
+};
+
+/* ---- responses ---- */
+
+/* Sends obj as the JSON body with status; takes obj. */
+int api_reply(struct api_call *c, int status, cJSON *obj);
+
+/* "0x1f": an address or pa without leading zeros. */
+void api_hex(char buf[19], uint64_t v);
+cJSON *api_add_hex(cJSON *obj, const char *name, uint64_t v);
+/* A raw entry, zero-padded to its width (8 or 16 digits). */
+cJSON *api_add_entry(cJSON *obj, const char *name, uint64_t v,
+		     unsigned digits);
+cJSON *api_add_u64(cJSON *obj, const char *name, uint64_t v);
+
+/* Adds "ETag" and the machine's version to a mutation's answer. */
+void api_set_etag(struct api_call *c, uint64_t version);
+
+/* ---- machines ---- */
+
+/* Opens the machine named by the path's {m}; -1 with 404 when none. */
+struct api_entry *api_open(struct api_call *c, bool write);
+void api_close(struct api_call *c, struct api_entry *e, bool write);
+
+/*
+ * Applies op to the machine {m} under its write lock: checks If-Match,
+ * applies, commits to the store. On success res holds the answer and
+ * *version the new version; e stays open for the caller to build the
+ * answer (it must api_close it). -1 with c->prob on failure (e closed).
+ */
+int api_mutate(struct api_call *c, const struct vm_op *op,
+	       struct vm_op_result *res, struct api_entry **e);
+
+/* A core error as a problem. */
+int api_vm_fail(struct api_call *c, const struct vm_error *err);
+
+/* Parses a path parameter as a decimal integer below limit. */
+int api_param_u32(struct api_call *c, unsigned i, const char *what,
+		  uint32_t *v);
+
+/* Reads a GFP string field (default GFP_KERNEL). */
+int api_gfp(struct api_call *c, const char *name, uint32_t *gfp);
+
+/* ---- resource handlers ---- */
+int api_healthz(struct api_call *c);
+int api_metrics(struct api_call *c);
+int api_index(struct api_call *c);
+int api_openapi(struct api_call *c);
+
+int api_machine_create(struct api_call *c);
+int api_machine_list(struct api_call *c);
+int api_machine_get(struct api_call *c);
+int api_machine_delete(struct api_call *c);
+int api_machine_clone(struct api_call *c);
+int api_layout(struct api_call *c);
+int api_zones(struct api_call *c);
+int api_frames(struct api_call *c);
+int api_slabs(struct api_call *c);
+
+int api_process_create(struct api_call *c);
+int api_process_list(struct api_call *c);
+int api_process_get(struct api_call *c);
+int api_process_exit(struct api_call *c);
+int api_mmap(struct api_call *c);
+int api_munmap(struct api_call *c);
+int api_brk(struct api_call *c);
+int api_pagetable(struct api_call *c);
+int api_cpus(struct api_call *c);
+int api_switch(struct api_call *c);
+
+int api_kmalloc(struct api_call *c);
+int api_kfree(struct api_call *c);
+int api_vmalloc(struct api_call *c);
+int api_vfree(struct api_call *c);
+int api_pages(struct api_call *c);
+int api_pages_free(struct api_call *c);
+
+int api_translate(struct api_call *c);
+int api_translate_batch(struct api_call *c);
+int api_dma_check(struct api_call *c);
+int api_virt_to_phys(struct api_call *c);
+int api_phys_to_virt(struct api_call *c);
+
+/* The machine object of SPEC 2.3 (shared by create, get, list, clone). */
+cJSON *api_machine_json(const struct api_entry *e);
+/* A process object with its regions. */
+cJSON *api_process_json(const struct vm_machine *m, uint32_t pid);
+
+/* Query parameter `name` (decoded) into buf; 1 found, 0 absent, -1 bad. */
+int api_query(struct api_call *c, const char *name, char *buf, size_t cap);
+
+#endif

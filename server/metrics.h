@@ -1,0 +1,30 @@
+/*
+ * metrics.h - what /metrics reports, in Prometheus text format 0.0.4.
+ *
+ * Requests by route and status, a latency histogram, and the store's
+ * totals (machines, processes, frames in use). Counting is lock-free
+ * (relaxed atomics), so it costs a request nothing it would notice.
+ */
+#ifndef SERVER_METRICS_H
+#define SERVER_METRICS_H
+
+#include <stdint.h>
+
+#include "api/store.h"
+
+struct metrics;
+
+/* Routes are counted by the pattern api_dispatch reports (resp->route). */
+struct metrics *metrics_create(struct api_store store);
+void metrics_free(struct metrics *m);
+
+void metrics_request(struct metrics *m, const char *route, int status,
+		     uint64_t micros);
+
+/* Counts a connection opened (+1) or closed (-1). */
+void metrics_connection(struct metrics *m, int delta);
+
+/* The text of /metrics, malloc'd (api_ctx.metrics takes this shape). */
+char *metrics_text(void *m);
+
+#endif

@@ -1,0 +1,495 @@
+/*
+ * vmlabd.c - the daemon: options, the HTTP front end, signals.
+ *
+ * libmicrohttpd with an internal epoll thread pool moves bytes; the API
+ * (api_dispatch) does everything else. Per-request state lives in *req_cls
+ * from the first call (the URI log callback makes it, so the raw query
+ * string is kept); the body accumulates up to --max-body, and a body
+ * announced larger by Content-Length is refused with 413 before it is
+ * read. SIGTERM and SIGINT stop accepting, let requests in flight finish,
+ * and exit 0.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api/api.h"
+#include "memstore.h"
+#include "metrics.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.0.0"
+#endif
+
+extern const char vmlab_openapi[];
+extern const size_t vmlab_openapi_len;
+
+struct options {
+	char listen[128];
+	const char *db;
+	unsigned threads;
+	size_t max_body;
+	size_t max_machines;
+	uint64_t max_memory;
+	unsigned max_connections;
+	unsigned timeout;
+};
+
+struct server {
+	struct options opt;
+	struct api_ctx api;
+	struct memstore *store;
+	struct metrics *metrics;
+};
+
+struct request {
+	char *query;          /* raw, after '?', or NULL */
+	char *body;
+	size_t len, cap;
+	bool started;         /* the first call (headers only) is done */
+	bool too_large;
+	bool answered;
+	struct timespec start;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vmlabd [options]\n"
+		"\n"
+		"Hosts simulated Linux machines behind a REST/JSON API.\n"
+		"\n"
+		"  --listen ADDR:PORT    address to serve on (default "
+		"127.0.0.1:8080;\n"
+		"                        loopback only until authentication "
+		"exists;\n"
+		"                        port 0 picks a free port)\n"
+		"  --db FILE             database file (default vmlab.db; "
+		"machines live\n"
+		"                        in memory only in this version)\n"
+		"  --threads N           HTTP worker threads (default: CPUs)\n"
+		"  --max-body BYTES      largest request body (default 1 MiB)\n"
+		"  --max-machines N      most machines held (default 10000)\n"
+		"  --max-memory BYTES    largest x86_64 machine RAM (default "
+		"64 GiB)\n"
+		"  --max-connections N   open connections (default 1000)\n"
+		"  --timeout SECONDS     idle connection timeout (default 30)\n"
+		"  --help                this text\n"
+		"  --version             the version\n");
+}
+
+static int parse_size(const char *s, uint64_t *v)
+{
+	char *end;
+	unsigned long long x;
+
+	errno = 0;
+	x = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -1;
+	if (strcasecmp(end, "k") == 0 || strcmp(end, "KiB") == 0)
+		x <<= 10;
+	else if (strcasecmp(end, "m") == 0 || strcmp(end, "MiB") == 0)
+		x <<= 20;
+	else if (strcasecmp(end, "g") == 0 || strcmp(end, "GiB") == 0)
+		x <<= 30;
+	else if (*end)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "max-body", required_argument, NULL, 'b' },
+		{ "max-machines", required_argument, NULL, 'm' },
+		{ "max-memory", required_argument, NULL, 'M' },
+		{ "max-connections", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int ch;
+	uint64_t v;
+
+	snprintf(o->listen, sizeof(o->listen), "127.0.0.1:8080");
+	o->db = "vmlab.db";
+	o->threads = cpus > 0 ? (unsigned)cpus : 1;
+	o->max_body = 1 << 20;
+	o->max_machines = 10000;
+	o->max_memory = 64ULL << 30;
+	o->max_connections = 1000;
+	o->timeout = 30;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			snprintf(o->listen, sizeof(o->listen), "%s", optarg);
+			break;
+		case 'd':
+			o->db = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("vmlabd %s (model %d)\n", PACKAGE_VERSION,
+			       VM_MODEL_VERSION);
+			exit(0);
+		case '?':
+			usage(stderr);
+			return -1;
+		default:
+			if (parse_size(optarg, &v) || v == 0) {
+				fprintf(stderr, "vmlabd: bad value \"%s\"\n",
+					optarg);
+				return -1;
+			}
+			if (ch == 't')
+				o->threads = v > 256 ? 256 : (unsigned)v;
+			else if (ch == 'b')
+				o->max_body = (size_t)v;
+			else if (ch == 'm')
+				o->max_machines = (size_t)v;
+			else if (ch == 'M')
+				o->max_memory = v;
+			else if (ch == 'c')
+				o->max_connections = (unsigned)v;
+			else if (ch == 'T')
+				o->timeout = (unsigned)v;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vmlabd: unexpected argument \"%s\"\n",
+			argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Resolves ADDR:PORT (or [ADDR6]:PORT) numerically; loopback only. */
+static int listen_addr(const char *spec, struct sockaddr_storage *ss,
+		       socklen_t *len)
+{
+	char host[96];
+	const char *port, *colon;
+	struct addrinfo hints, *res;
+	int rc;
+
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		snprintf(host, sizeof(host), "%.*s", (int)(close - spec - 1),
+			 spec + 1);
+		port = close + 2;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon)
+			return -1;
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+		port = colon + 1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc)
+		return -1;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	return false;
+}
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct request *r = calloc(1, sizeof(*r));
+	const char *q;
+
+	(void)cls;
+	(void)conn;
+	if (!r)
+		abort();
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	q = uri ? strchr(uri, '?') : NULL;
+	if (q) {
+		r->query = strdup(q + 1);
+		if (!r->query)
+			abort();
+	}
+	return r;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct request *r = *req_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!r)
+		return;
+	free(r->query);
+	free(r->body);
+	free(r);
+	*req_cls = NULL;
+}
+
+static void connection_cb(void *cls, struct MHD_Connection *conn,
+			  void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *s = cls;
+
+	(void)conn;
+	(void)socket_context;
+	metrics_connection(s->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED
+					       ? 1 : -1);
+}
+
+static enum MHD_Result send_response(struct server *s,
+				     struct MHD_Connection *conn,
+				     struct request *r,
+				     struct api_response *resp)
+{
+	struct MHD_Response *mr;
+	enum MHD_Result ret;
+	struct timespec now;
+	uint64_t us;
+
+	mr = MHD_create_response_from_buffer(resp->body_len, resp->body,
+					     MHD_RESPMEM_MUST_FREE);
+	resp->body = NULL; /* the response owns it now */
+	if (!mr)
+		return MHD_NO;
+	if (resp->content_type)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+					resp->content_type);
+	for (unsigned i = 0; i < resp->nheaders; i++)
+		MHD_add_response_header(mr, resp->headers[i].name,
+					resp->headers[i].value);
+	ret = MHD_queue_response(conn, (unsigned)resp->status, mr);
+	MHD_destroy_response(mr);
+	r->answered = true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (uint64_t)(now.tv_sec - r->start.tv_sec) * 1000000u +
+	     (uint64_t)((now.tv_nsec - r->start.tv_nsec) / 1000);
+	metrics_request(s->metrics, resp->route, resp->status, us);
+	return ret;
+}
+
+/* A problem answer built outside the API (413 before reading). */
+static enum MHD_Result too_large(struct server *s,
+				 struct MHD_Connection *conn,
+				 struct request *r)
+{
+	struct api_response resp;
+	char *body = malloc(512);
+	int n;
+
+	if (!body)
+		abort();
+	n = snprintf(body, 512,
+		     "{\"type\":\"/problems/payload_too_large\",\"title\":"
+		     "\"Request body too large\",\"status\":413,\"detail\":"
+		     "\"this server takes bodies up to %zu bytes\",\"code\":"
+		     "\"payload_too_large\"}", s->opt.max_body);
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 413;
+	resp.content_type = "application/problem+json";
+	resp.body = body;
+	resp.body_len = (size_t)n;
+	resp.route = "payload_too_large";
+	return send_response(s, conn, r, &resp);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
+			      const char *url, const char *method,
+			      const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_cls)
+{
+	struct server *s = cls;
+	struct request *r = *req_cls;
+	struct api_request req;
+	struct api_response resp;
+	const char *cl;
+
+	(void)version;
+	if (!r)
+		return MHD_NO;
+	if (r->answered) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (!r->started) {
+		/* First call: refuse an announced oversized body unread. */
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						  MHD_HTTP_HEADER_CONTENT_LENGTH);
+		r->started = true;
+		if (cl && strtoull(cl, NULL, 10) > s->opt.max_body)
+			return too_large(s, conn, r);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		if (r->len + n > s->opt.max_body) {
+			r->too_large = true;
+		} else if (!r->too_large) {
+			if (r->len + n + 1 > r->cap) {
+				size_t cap = r->cap < 1024 ? 1024 : r->cap;
+
+				while (cap < r->len + n + 1)
+					cap *= 2;
+				r->body = realloc(r->body, cap);
+				if (!r->body)
+					abort();
+				r->cap = cap;
+			}
+			memcpy(r->body + r->len, upload_data, n);
+			r->len += n;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_large)
+		return too_large(s, conn, r);
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = url;
+	req.query = r->query;
+	req.content_type = MHD_lookup_connection_value(
+		conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.if_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						   MHD_HTTP_HEADER_IF_MATCH);
+	req.body = r->body ? r->body : "";
+	req.body_len = r->len;
+	api_dispatch(&s->api, &req, &resp);
+	return send_response(s, conn, r, &resp);
+}
+
+int main(int argc, char **argv)
+{
+	struct server s;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+	struct api_config cfg;
+	sigset_t set;
+	int sig;
+
+	memset(&s, 0, sizeof(s));
+	if (parse_options(argc, argv, &s.opt))
+		return 2;
+	if (listen_addr(s.opt.listen, &ss, &sslen)) {
+		fprintf(stderr, "vmlabd: --listen %s: give a numeric "
+			"ADDRESS:PORT such as 127.0.0.1:8080\n", s.opt.listen);
+		return 2;
+	}
+	if (!is_loopback(&ss)) {
+		fprintf(stderr, "vmlabd: refusing to listen on %s: without "
+			"authentication vmlabd serves loopback addresses only "
+			"(127.0.0.0/8, ::1)\n", s.opt.listen);
+		return 2;
+	}
+	s.store = memstore_create(s.opt.max_machines);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_machines = s.opt.max_machines;
+	cfg.max_memory = s.opt.max_memory;
+	cfg.openapi = vmlab_openapi;
+	cfg.openapi_len = vmlab_openapi_len;
+	cfg.version = PACKAGE_VERSION;
+	s.api.store = memstore_api(s.store);
+	s.api.config = cfg;
+	s.metrics = metrics_create(s.api.store);
+	s.api.metrics = metrics_text;
+	s.api.metrics_cls = s.metrics;
+
+	/* Threads inherit this mask; only main takes the signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	d = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+			(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+		0, NULL, NULL, handle, &s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, s.opt.threads,
+		MHD_OPTION_CONNECTION_LIMIT, s.opt.max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, s.opt.timeout,
+		MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, connection_cb, &s,
+		MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "vmlabd: cannot listen on %s: %s\n",
+			s.opt.listen, strerror(errno));
+		return 1;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	fprintf(stderr,
+		"vmlabd %s: listening on http://%s%s%s:%u/ with %u threads\n"
+		"vmlabd: machines live in memory only in this version: %s is "
+		"not used and they are lost when vmlabd stops\n",
+		PACKAGE_VERSION, ss.ss_family == AF_INET6 ? "[" : "",
+		ss.ss_family == AF_INET6
+			? "::1"
+			: inet_ntoa(((struct sockaddr_in *)&ss)->sin_addr),
+		ss.ss_family == AF_INET6 ? "]" : "",
+		info ? info->port : 0, s.opt.threads, s.opt.db);
+	fflush(stderr);
+
+	while (sigwait(&set, &sig) != 0)
+		;
+	fprintf(stderr, "vmlabd: %s: finishing requests in flight\n",
+		sig == SIGINT ? "SIGINT" : "SIGTERM");
+	MHD_quiesce_daemon(d);
+	MHD_stop_daemon(d);
+	metrics_free(s.metrics);
+	memstore_free(s.store);
+	fprintf(stderr, "vmlabd: stopped\n");
+	return 0;
+}
