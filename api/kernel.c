@@ -63,7 +63,9 @@ int api_kmalloc(struct api_call *c)
 			"logical address, which highmem has not"));
 	api_add_u64(o, "version", vm_machine_version(e->m));
 	api_close(c, e, true);
-	return api_reply(c, 201, o);
+	/* SPEC 1.6: kmalloc(0) answers ZERO_SIZE_PTR with 200: nothing was
+	 * created. */
+	return api_reply(c, res.u.kmalloc.zero ? 200 : 201, o);
 }
 
 /* kfree and vfree: {"va"} -> {"va", "version"}. */
