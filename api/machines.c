@@ -164,8 +164,7 @@ int api_machine_create(struct api_call *c)
 	bool has_id;
 
 	if (api_json_str(c->body, "id", id, API_ID_MAX, &has_id, &c->prob))
-		return api_fail(&c->prob, "invalid_value",
-				"id: must match [a-z0-9][a-z0-9-]{0,62}");
+		return -1;
 	if (has_id && !valid_id(id))
 		return api_fail(&c->prob, "invalid_value",
 				"id: \"%.63s\" must match [a-z0-9][a-z0-9-]{0,62}",
@@ -257,10 +256,12 @@ int api_machine_clone(struct api_call *c)
 	char id[API_ID_MAX + 1];
 	bool has_id;
 
-	if (api_json_str(c->body, "id", id, API_ID_MAX, &has_id, &c->prob) ||
-	    (has_id && !valid_id(id)))
+	if (api_json_str(c->body, "id", id, API_ID_MAX, &has_id, &c->prob))
+		return -1;
+	if (has_id && !valid_id(id))
 		return api_fail(&c->prob, "invalid_value",
-				"id: must match [a-z0-9][a-z0-9-]{0,62}");
+				"id: \"%.63s\" must match [a-z0-9][a-z0-9-]{0,62}",
+				id);
 	if (!has_id)
 		generate_id(id);
 	e = api_open(c, false);

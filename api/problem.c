@@ -26,7 +26,6 @@ static const struct api_problem_type catalogue[] = {
 	{ "out_of_range", 422, "Value out of range" },
 	{ "imprecise_number", 422, "Number beyond 2^53 - 1" },
 	{ "batch_too_large", 422, "Batch over 10,000 items" },
-	{ "too_many_machines", 422, "Machine limit reached" },
 	/* 409: valid, but the machine's state forbids it. */
 	{ "out_of_memory", 409, "Simulated out of memory" },
 	{ "no_virtual_space", 409, "No room in the virtual region" },
@@ -37,6 +36,7 @@ static const struct api_problem_type catalogue[] = {
 	{ "not_allocated", 409, "Memory was never allocated" },
 	{ "task_busy", 409, "Task runs on another CPU" },
 	{ "already_exists", 409, "Id already in use" },
+	{ "too_many_machines", 409, "Machine limit reached" },
 	/* 5xx: never for a client's mistake. */
 	{ "internal_error", 500, "Internal error" },
 	{ "service_unavailable", 503, "Service unavailable" },

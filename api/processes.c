@@ -143,9 +143,12 @@ static int read_prot(struct api_call *c, uint8_t *prot)
 
 	*prot = VM_PROT_READ | VM_PROT_WRITE;
 	if (api_json_str(c->body, "prot", text, 3, &present, &c->prob))
-		return api_fail(&c->prob, "invalid_value",
-				"prot: three characters, \"rwx\" with '-' for "
-				"a missing right (\"rw-\", \"r-x\")");
+		return strcmp(c->prob.code, "wrong_type") == 0
+			       ? -1
+			       : api_fail(&c->prob, "invalid_value",
+					  "prot: three characters, \"rwx\" with "
+					  "'-' for a missing right (\"rw-\", "
+					  "\"r-x\")");
 	if (!present)
 		return 0;
 	p = vm_prot_parse(text);
