@@ -6,8 +6,13 @@ on stderr), talks to it with curl, and stops it by PID with SIGTERM. A
 daemon that does not exit 0, or whose stderr carries a sanitizer report,
 fails the test that stopped it.
 
-Responses can be checked against docs/openapi.json (jsonschema, Draft
-2020-12, as OpenAPI 3.1 uses).
+Every response DaemonTest.req() receives is validated against
+docs/openapi.json (jsonschema, Draft 2020-12, as OpenAPI 3.1 uses): the
+request path is matched against the route table (routes_dump) segment by
+segment, and the body must fit the operation's response for that status
+and Content-Type; a status the operation does not list is itself a
+failure. A path that matches no route must be answered 404 no_such_route,
+a known path with another method 405 method_not_allowed.
 """
 
 import json
@@ -17,13 +22,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import urllib.parse
+import warnings
 
 SRCDIR = os.environ.get("VMLAB_SRCDIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..")
 VMLABD = os.environ.get("VMLABD") or os.path.join(SRCDIR, "build", "server",
                                                   "vmlabd")
+ROUTES_DUMP = os.environ.get("VMLAB_ROUTES_DUMP") or os.path.join(
+    SRCDIR, "build", "tests", "api", "routes_dump")
+OPENAPI = os.path.join(SRCDIR, "docs", "openapi.json")
 SANITIZER = re.compile(r"(ERROR: AddressSanitizer|runtime error:|"
                        r"ERROR: LeakSanitizer|SUMMARY: UndefinedBehavior)")
 
@@ -115,6 +126,161 @@ def curl(base, method, path, body=None, headers=(), raw=None):
     return Response(status, hdrs, payload.decode("utf-8", "replace"))
 
 
+_route_table = None
+
+
+def route_table():
+    """The route table and problem catalogue as routes_dump prints them
+    (run once per process)."""
+    global _route_table
+    if _route_table is None:
+        out = subprocess.run([ROUTES_DUMP], capture_output=True, check=True)
+        _route_table = json.loads(out.stdout)
+    return _route_table
+
+
+class OpenAPI:
+    """docs/openapi.json and the route table, with validators compiled
+    once per (operation, status, media type)."""
+
+    # What a path that the route table does not serve is answered with.
+    NO_ROUTE = {404: "NoSuchRoute", 413: "PayloadTooLarge"}
+    NO_METHOD = {405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+
+    def __init__(self, path=OPENAPI):
+        import jsonschema
+        with open(path, encoding="utf-8") as f:
+            self.doc = json.load(f)
+        self.routes = [(r["method"], r["pattern"], r["pattern"].split("/"))
+                       for r in route_table()["routes"]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.resolver = jsonschema.RefResolver.from_schema(self.doc)
+        self.validator_class = jsonschema.Draft202012Validator
+        self.validators = {}
+        self.seen = set()   # (method, pattern, status) validated
+        # A RefResolver keeps a scope stack: one validation at a time.
+        self.lock = threading.Lock()
+
+    def deref(self, obj):
+        """Follows a local $ref ("#/components/...") in the document."""
+        while isinstance(obj, dict) and "$ref" in obj:
+            ref = obj["$ref"]
+            if not ref.startswith("#/"):
+                raise ValueError("not a local $ref: " + ref)
+            obj = self.doc
+            for part in ref[2:].split("/"):
+                obj = obj[part.replace("~1", "/").replace("~0", "~")]
+        return obj
+
+    def match(self, method, path):
+        """(pattern, path_known): the route serving method and path, as
+        api/routes.c matches ({name} is one segment of 1 to 63 bytes)."""
+        segs = path.split("/")
+        known = False
+        for m, pattern, psegs in self.routes:
+            if len(psegs) != len(segs):
+                continue
+            if all(0 < len(s) <= 63 if p.startswith("{") else p == s
+                   for p, s in zip(psegs, segs)):
+                known = True
+                if m == method:
+                    return pattern, True
+        return None, known
+
+    def validator(self, key, schema):
+        v = self.validators.get(key)
+        if v is None:
+            v = self.validator_class(schema, resolver=self.resolver)
+            self.validators[key] = v
+        return v
+
+    def check(self, method, path, r):
+        """None when response r fits the document, else what is wrong."""
+        with self.lock:
+            err = self._check(method, path, r)
+        return err
+
+    def _check(self, method, path, r):
+        raw_path = path.split("?", 1)[0]
+        # The daemon sees the path %-decoded (libmicrohttpd unescapes it).
+        path = urllib.parse.unquote_to_bytes(raw_path).decode("latin-1")
+        pattern, known = self.match(method, path)
+        where = "%s %s -> %d" % (method, raw_path, r.status)
+        if pattern is None:
+            names = self.NO_METHOD if known else self.NO_ROUTE
+            if r.status not in names:
+                return "%s: %s must be answered %s" % (
+                    where, "a known path with another method" if known
+                    else "a path that matches no route",
+                    " or ".join(map(str, sorted(names))))
+            resp = self.doc["components"]["responses"][names[r.status]]
+            key = ("#", names[r.status])
+        else:
+            op = self.doc["paths"].get(pattern, {}).get(method.lower())
+            if op is None:
+                return "%s: %s %s is not in the document" % (
+                    where, method, pattern)
+            resp = op["responses"].get(str(r.status))
+            if resp is None:
+                return "%s: status %d is not documented for %s %s" % (
+                    where, r.status, method, pattern)
+            resp = self.deref(resp)
+            key = (method, pattern, r.status)
+        for name, h in resp.get("headers", {}).items():
+            h = self.deref(h)
+            if h.get("required") and name.lower() not in r.headers:
+                return "%s: header %s missing" % (where, name)
+        content = resp.get("content")
+        if not content:
+            if r.body:
+                return "%s: a body where the document has none: %r" % (
+                    where, r.body[:200])
+            self.seen.add(key)
+            return None
+        ctype = r.headers.get("content-type", "")
+        media = ctype.split(";", 1)[0].strip().lower()
+        if media not in content:
+            return "%s: Content-Type %r, the document has %s" % (
+                where, ctype, sorted(content))
+        schema = content[media].get("schema", {})
+        if media == "application/json" or media.endswith("+json"):
+            try:
+                instance = json.loads(r.body)
+            except ValueError as e:
+                return "%s: body is not JSON (%s): %r" % (where, e,
+                                                          r.body[:200])
+        else:
+            instance = r.body
+        v = self.validator(key + (media,), schema)
+        errors = list(v.iter_errors(instance))
+        if not errors:
+            self.seen.add(key)
+            return None
+        import jsonschema
+        e = jsonschema.exceptions.best_match(errors)
+        return "%s: body does not fit the document at %s: %s\nbody: %s" % (
+            where, "/" + "/".join(map(str, e.absolute_path)), e.message,
+            r.body[:600])
+
+
+_openapi = None
+
+
+def openapi():
+    """The shared OpenAPI checker (loaded once per process)."""
+    global _openapi
+    if _openapi is None:
+        _openapi = OpenAPI()
+    return _openapi
+
+
+def check_response(method, path, r):
+    """None when r (a Response to method path) fits docs/openapi.json,
+    else a description of what does not."""
+    return openapi().check(method, path, r)
+
+
 class DaemonTest(unittest.TestCase):
     """A TestCase with one daemon for the class; self.req(...) is curl."""
 
@@ -134,6 +300,9 @@ class DaemonTest(unittest.TestCase):
         r = curl(self.daemon.url, method, path, body, headers, raw)
         self.assertIsNone(SANITIZER.search(self.daemon.stderr()),
                           self.daemon.stderr())
+        err = check_response(method, path, r)
+        if err:
+            self.fail("response outside docs/openapi.json: " + err)
         return r
 
     def ok(self, method, path, body=None, status=None, headers=()):
