@@ -1,4 +1,5 @@
 /* processes.c - processes, their regions and page tables, and the CPUs. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/process.h"
@@ -85,18 +86,43 @@ int api_process_create(struct api_call *c)
 
 int api_process_list(struct api_call *c)
 {
-	struct api_entry *e = api_open(c, false);
+	struct api_entry *e;
+	char buf[32];
+	uint64_t size = 100, after = 0;
+	uint32_t n, i, shown = 0;
 	cJSON *o, *items;
+	int rc;
 
-	if (!e)
+	/* Cursor pagination as for machines: the token is the last pid. */
+	if ((rc = api_query(c, "page_size", buf, sizeof(buf))) < 0)
+		return -1;
+	if (rc == 1 && (api_parse_u64(buf, false, &size) || size < 1 ||
+			size > 1000))
+		return api_fail(&c->prob, "bad_query",
+				"page_size: must be 1 to 1000");
+	if ((rc = api_query(c, "page_token", buf, sizeof(buf))) < 0)
+		return -1;
+	if (rc == 1 && (api_parse_u64(buf, false, &after) ||
+			after > UINT32_MAX))
+		return api_fail(&c->prob, "bad_query",
+				"page_token: not a token this server gave");
+	if (!(e = api_open(c, false)))
 		return -1;
 	o = cJSON_CreateObject();
 	items = cJSON_AddArrayToObject(o, "items");
-	for (uint32_t i = 0; i < vm_process_count(e->m); i++)
+	n = vm_process_count(e->m);
+	for (i = 0; i < n && vm_process_pid_at(e->m, i) <= after; i++)
+		;
+	for (; i < n && shown < size; i++, shown++)
 		cJSON_AddItemToArray(items,
 				     api_process_json(e->m,
 						      vm_process_pid_at(e->m, i)));
-	cJSON_AddNullToObject(o, "next_page_token");
+	if (i < n) {
+		snprintf(buf, sizeof(buf), "%u", vm_process_pid_at(e->m, i - 1));
+		cJSON_AddStringToObject(o, "next_page_token", buf);
+	} else {
+		cJSON_AddNullToObject(o, "next_page_token");
+	}
 	api_close(c, e, false);
 	return api_reply(c, 200, o);
 }

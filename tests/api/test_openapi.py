@@ -165,6 +165,8 @@ class Document(unittest.TestCase):
 
     def test_query_parameters(self):
         want = {("GET", "/v1/machines"): ["page_size", "page_token"],
+                ("GET", "/v1/machines/{m}/processes"):
+                    ["page_size", "page_token"],
                 ("GET", "/v1/machines/{m}/frames"):
                     ["owner", "start_pfn", "end_pfn"]}
         for method, pattern, op in operations(self.doc):
