@@ -357,7 +357,7 @@ int api_zones(struct api_call *c)
 }
 
 /* The owner object of a frame range (SPEC 2.3 "owner": {"kind", ...}). */
-static cJSON *owner_json(const struct vm_owner *o)
+static cJSON *owner_json(const struct vm_arch *a, const struct vm_owner *o)
 {
 	cJSON *j = cJSON_CreateObject();
 
@@ -369,6 +369,9 @@ static cJSON *owner_json(const struct vm_owner *o)
 		break;
 	case VM_OWNER_PAGE_TABLE:
 		api_add_u64(j, "pid", o->id);
+		cJSON_AddStringToObject(j, "level",
+					a->level[o->sub < a->levels ? o->sub : 0]
+						.name);
 		break;
 	case VM_OWNER_SLAB:
 		cJSON_AddStringToObject(j, "cache", vm_slab_cache_name(o->id));
@@ -393,6 +396,7 @@ static cJSON *owner_json(const struct vm_owner *o)
 }
 
 struct frames_ctx {
+	const struct vm_arch *arch;
 	cJSON *ranges;
 	const char *kind;   /* filter, or NULL */
 	size_t n, limit;
@@ -416,7 +420,7 @@ static int frames_cb(void *ctx, uint64_t s, uint64_t e,
 	r = cJSON_CreateObject();
 	api_add_u64(r, "start_pfn", s);
 	api_add_u64(r, "end_pfn", e);
-	cJSON_AddItemToObject(r, "owner", owner_json(o));
+	cJSON_AddItemToObject(r, "owner", owner_json(f->arch, o));
 	cJSON_AddItemToArray(f->ranges, r);
 	f->n++;
 	return 0;
@@ -425,7 +429,7 @@ static int frames_cb(void *ctx, uint64_t s, uint64_t e,
 int api_frames(struct api_call *c)
 {
 	struct api_entry *e;
-	struct frames_ctx f = { NULL, NULL, 0, 10000, false, 0 };
+	struct frames_ctx f = { NULL, NULL, NULL, 0, 10000, false, 0 };
 	char buf[64], kind[32];
 	uint64_t start = 0, end = UINT64_MAX, max_pfn;
 	cJSON *o;
@@ -459,6 +463,7 @@ int api_frames(struct api_call *c)
 	if (!e)
 		return -1;
 	max_pfn = vm_machine_layout(e->m)->max_pfn;
+	f.arch = vm_machine_layout(e->m)->arch;
 	if (start >= max_pfn) {
 		api_close(c, e, false);
 		return api_fail(&c->prob, "bad_query",

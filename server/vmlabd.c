@@ -19,6 +19,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ struct options {
 
 struct server {
 	struct options opt;
+	atomic_int inflight;      /* requests begun and not yet completed */
 	struct api_ctx api;
 	struct memstore *store;
 	struct metrics *metrics;
@@ -241,11 +243,12 @@ static bool is_loopback(const struct sockaddr_storage *ss)
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+	struct server *s = cls;
 	struct request *r = calloc(1, sizeof(*r));
 	const char *q;
 
-	(void)cls;
 	(void)conn;
+	atomic_fetch_add(&s->inflight, 1);
 	if (!r)
 		abort();
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
@@ -261,13 +264,14 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
+	struct server *s = cls;
 	struct request *r = *req_cls;
 
-	(void)cls;
 	(void)conn;
 	(void)toe;
 	if (!r)
 		return;
+	atomic_fetch_sub(&s->inflight, 1);
 	free(r->query);
 	free(r->body);
 	free(r);
@@ -460,8 +464,8 @@ int main(int argc, char **argv)
 		MHD_OPTION_THREAD_POOL_SIZE, s.opt.threads,
 		MHD_OPTION_CONNECTION_LIMIT, s.opt.max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, s.opt.timeout,
-		MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, uri_log, &s,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, &s,
 		MHD_OPTION_NOTIFY_CONNECTION, connection_cb, &s,
 		MHD_OPTION_END);
 	if (!d) {
@@ -486,7 +490,13 @@ int main(int argc, char **argv)
 		;
 	fprintf(stderr, "vmlabd: %s: finishing requests in flight\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/*
+	 * Stop accepting, then let every request already begun finish and
+	 * its answer be sent in full (SPEC part 3), for at most 30 s.
+	 */
 	MHD_quiesce_daemon(d);
+	for (int i = 0; i < 3000 && atomic_load(&s.inflight) > 0; i++)
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	MHD_stop_daemon(d);
 	metrics_free(s.metrics);
 	memstore_free(s.store);
