@@ -75,16 +75,65 @@ static int hex4(const unsigned char *at, unsigned *v)
 	return 0;
 }
 
+/* A growable byte buffer for a decoded key. */
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+static void text_put(struct text *t, const char *p, size_t n)
+{
+	if (!t)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		t->cap = (t->len + n + 1) * 2;
+		t->s = realloc(t->s, t->cap);
+		if (!t->s)
+			abort();
+	}
+	memcpy(t->s + t->len, p, n);
+	t->len += n;
+	t->s[t->len] = '\0';
+}
+
+/* Appends code point cp as UTF-8. */
+static void text_cp(struct text *t, unsigned cp)
+{
+	char b[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		b[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		b[0] = (char)(0xc0 | cp >> 6);
+		b[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		b[0] = (char)(0xe0 | cp >> 12);
+		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		b[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		b[0] = (char)(0xf0 | cp >> 18);
+		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		b[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	text_put(t, b, n);
+}
+
 /*
  * Scans a string starting at its quote; on success *at is past the closing
- * quote and, when key is given, the decoded text (up to cap - 1 bytes,
- * with its full length in *klen) is there for the duplicate check.
+ * quote, and key (when given) holds the decoded text, so that keys written
+ * with different escapes compare equal. U+0000 is refused: C strings
+ * cannot carry it, and a value cut short at it would be read as another.
  */
-static int scan_string(struct scan *sc, const unsigned char **at, char *key,
-		       size_t cap, size_t *klen)
+static int scan_string(struct scan *sc, const unsigned char **at,
+		       struct text *key)
 {
 	const unsigned char *q = *at + 1;
-	size_t n = 0;
 
 	for (;;) {
 		unsigned char c;
@@ -122,22 +171,26 @@ static int scan_string(struct scan *sc, const unsigned char **at, char *key,
 					    lo < 0xdc00 || lo > 0xdfff)
 						return bad(sc, q,
 							   "lone high surrogate");
+					u = 0x10000 + ((u - 0xd800) << 10) +
+					    (lo - 0xdc00);
 					q += 6;
 				}
-				/* Keys compare by their escape text too:
-				 * record a marker that cannot collide with
-				 * a literal character. */
-				if (key && n + 1 < cap)
-					key[n] = '\x01';
-				n++;
+				if (u == 0)
+					return api_fail(
+						sc->p,
+						key ? "unknown_field"
+						    : "invalid_value",
+						"a %s contains U+0000 (byte %zu): "
+						"no field takes it",
+						key ? "member name" : "string",
+						(size_t)(q - sc->s));
+				text_cp(key, u);
 				q += 6;
 				continue;
 			default:
 				return bad(sc, q, "bad escape");
 			}
-			if (key && n + 1 < cap)
-				key[n] = out;
-			n++;
+			text_put(key, &out, 1);
 			q += 2;
 			continue;
 		}
@@ -146,16 +199,10 @@ static int scan_string(struct scan *sc, const unsigned char **at, char *key,
 
 			if (!len)
 				return bad(sc, q, "invalid UTF-8");
-			for (int i = 0; i < len; i++, n++)
-				if (key && n + 1 < cap)
-					key[n] = (char)q[i];
+			text_put(key, (const char *)q, (size_t)len);
 			q += len;
 		}
 	}
-	if (key)
-		key[n < cap ? n : cap - 1] = '\0';
-	if (klen)
-		*klen = n;
 	*at = q + 1;
 	return 0;
 }
@@ -192,7 +239,25 @@ static int scan_number(struct scan *sc, const unsigned char **at)
 		while (q < sc->end && isdigit(*q))
 			q++;
 	}
-	if (integer) {
+	if (!integer) {
+		/* A fraction or exponent beyond 2^53 - 1 would be rounded. */
+		char buf[64];
+		size_t n = (size_t)(q - *at);
+		double d;
+
+		if (n >= sizeof(buf))
+			n = sizeof(buf) - 1;
+		memcpy(buf, *at, n);
+		buf[n] = '\0';
+		d = strtod(buf, NULL);
+		if (!(d >= -(double)API_MAX_SAFE_INT &&
+		      d <= (double)API_MAX_SAFE_INT) &&
+		    (size_t)(q - *at) < sizeof(buf))
+			return api_fail(sc->p, "imprecise_number",
+					"the number at byte %zu is beyond 2^53 - "
+					"1; send it as a string (\"0x...\" or "
+					"decimal)", (size_t)(*at - sc->s));
+	} else {
 		/* Compare the digits with "9007199254740991" (2^53 - 1). */
 		size_t n = (size_t)(q - digits);
 		static const char max[] = "9007199254740991";
@@ -210,17 +275,23 @@ static int scan_number(struct scan *sc, const unsigned char **at)
 
 static int scan_value(struct scan *sc, const unsigned char **at);
 
-/* Keys seen in one object, for the duplicate check. */
+/* Keys seen in one object, decoded, for the duplicate check. */
 struct keyset {
-	char (*keys)[64];
-	size_t *lens;
+	struct text *keys;
 	size_t n, cap;
 };
+
+static void keyset_free(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++)
+		free(ks->keys[i].s);
+	free(ks->keys);
+}
 
 static int scan_object(struct scan *sc, const unsigned char **at)
 {
 	const unsigned char *q = *at + 1;
-	struct keyset ks = { NULL, NULL, 0, 0 };
+	struct keyset ks = { NULL, 0, 0 };
 	int rc = 0;
 
 	skip_ws(sc, &q);
@@ -229,35 +300,37 @@ static int scan_object(struct scan *sc, const unsigned char **at)
 		return 0;
 	}
 	for (;;) {
-		char key[64];
-		size_t klen;
+		struct text key = { NULL, 0, 0 };
 
 		skip_ws(sc, &q);
 		if (q >= sc->end || *q != '"') {
 			rc = bad(sc, q, "expected a member name");
 			break;
 		}
-		if ((rc = scan_string(sc, &q, key, sizeof(key), &klen)))
+		text_put(&key, "", 0);
+		if ((rc = scan_string(sc, &q, &key))) {
+			free(key.s);
 			break;
+		}
 		for (size_t i = 0; i < ks.n; i++)
-			if (ks.lens[i] == klen && strcmp(ks.keys[i], key) == 0 &&
-			    klen < sizeof(key)) {
+			if (ks.keys[i].len == key.len &&
+			    memcmp(ks.keys[i].s, key.s, key.len) == 0) {
 				rc = api_fail(sc->p, "duplicate_key",
 					      "the key \"%.40s\" appears twice "
-					      "in one object", key);
+					      "in one object", key.s);
 				break;
 			}
-		if (rc)
+		if (rc) {
+			free(key.s);
 			break;
+		}
 		if (ks.n == ks.cap) {
 			ks.cap = ks.cap ? ks.cap * 2 : 8;
 			ks.keys = realloc(ks.keys, ks.cap * sizeof(*ks.keys));
-			ks.lens = realloc(ks.lens, ks.cap * sizeof(*ks.lens));
-			if (!ks.keys || !ks.lens)
+			if (!ks.keys)
 				abort();
 		}
-		memcpy(ks.keys[ks.n], key, sizeof(key));
-		ks.lens[ks.n++] = klen;
+		ks.keys[ks.n++] = key;
 		skip_ws(sc, &q);
 		if (q >= sc->end || *q != ':') {
 			rc = bad(sc, q, "expected ':'");
@@ -278,8 +351,7 @@ static int scan_object(struct scan *sc, const unsigned char **at)
 		rc = bad(sc, q, "expected ',' or '}'");
 		break;
 	}
-	free(ks.keys);
-	free(ks.lens);
+	keyset_free(&ks);
 	return rc;
 }
 
@@ -336,7 +408,7 @@ static int scan_value(struct scan *sc, const unsigned char **at)
 		sc->depth--;
 		return rc;
 	case '"':
-		return scan_string(sc, at, NULL, 0, NULL);
+		return scan_string(sc, at, NULL);
 	case 't':
 		return literal(sc, at, "true");
 	case 'f':

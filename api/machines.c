@@ -150,7 +150,7 @@ static int read_config(struct api_call *c, struct vm_config *cfg)
 		return api_fail(&c->prob, "invalid_value",
 				"kaslr: x86_64 only");
 	if (vm_config_check(cfg, &err))
-		return api_fail(&c->prob, "invalid_value", "%s", err.detail);
+		return api_vm_fail(c, &err);
 	return 0;
 }
 

@@ -75,7 +75,7 @@ int api_process_create(struct api_call *c)
 			return -1;
 		/* UINT64_MAX means "the default" inside core. */
 		if (has && *seg[i] == VM_SEG_DEFAULT)
-			return api_fail(&c->prob, "invalid_value",
+			return api_fail(&c->prob, "out_of_range",
 					"%s: larger than any address space",
 					names[i]);
 	}

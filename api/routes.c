@@ -112,21 +112,29 @@ const struct api_route *api_routes(void)
 
 /*
  * Matches path against pattern; fills params (decoded as is: ids, pids
- * and CPU numbers contain no escapes). Returns whether it matched.
+ * and CPU numbers contain no escapes). A parameter longer than any id
+ * still matches, as "" with *toolong set: such a thing cannot exist, so
+ * the answer is 404 not_found for it, not no_such_route.
  */
 static bool match(const char *pattern, const char *path,
-		  char params[API_MAX_PARAMS][API_ID_MAX + 1])
+		  char params[API_MAX_PARAMS][API_ID_MAX + 1], bool *toolong)
 {
 	unsigned np = 0;
 
+	*toolong = false;
 	while (*pattern && *path) {
 		if (*pattern == '{') {
 			size_t n = strcspn(path, "/");
 
-			if (n == 0 || n > API_ID_MAX || np == API_MAX_PARAMS)
+			if (n == 0 || np == API_MAX_PARAMS)
 				return false;
+			if (n > API_ID_MAX) {
+				*toolong = true;
+				n = 0;
+			}
 			memcpy(params[np], path, n);
 			params[np++][n] = '\0';
+			n = strcspn(path, "/");
 			path += n;
 			pattern = strchr(pattern, '}') + 1;
 			continue;
@@ -218,7 +226,8 @@ void api_dispatch(struct api_ctx *ctx, const struct api_request *req,
 		  struct api_response *resp)
 {
 	struct api_call c;
-	bool path_known = false;
+	bool path_known = false, toolong = false;
+	char allow[64] = "";
 	int rc = -1;
 
 	memset(resp, 0, sizeof(*resp));
@@ -229,15 +238,30 @@ void api_dispatch(struct api_ctx *ctx, const struct api_request *req,
 	c.tenant = "local";
 	for (const struct api_route *r = routes; r->method; r++) {
 		char params[API_MAX_PARAMS][API_ID_MAX + 1];
+		bool tl;
 
-		if (!match(r->pattern, req->path, params))
+		if (!match(r->pattern, req->path, params, &tl))
 			continue;
 		path_known = true;
-		if (strcmp(r->method, req->method) != 0)
+		if (strcmp(r->method, req->method) != 0) {
+			/* RFC 9110 15.5.6: a 405 names the allowed methods. */
+			snprintf(allow + strlen(allow),
+				 sizeof(allow) - strlen(allow), "%s%s",
+				 allow[0] ? ", " : "", r->method);
 			continue;
+		}
 		c.route = r;
+		toolong = tl;
 		memcpy(c.params, params, sizeof(params));
 		break;
+	}
+	if (c.route && toolong) {
+		resp->route = c.route->pattern;
+		api_fail(&c.prob, "not_found",
+			 "no such resource: an id or number in the path is "
+			 "longer than %d characters", API_ID_MAX);
+		send_problem(&c);
+		return;
 	}
 	if (!c.route) {
 		resp->route = path_known ? "method_not_allowed" : "not_found";
@@ -249,6 +273,12 @@ void api_dispatch(struct api_ctx *ctx, const struct api_request *req,
 			 path_known ? req->method : req->path,
 			 path_known ? req->path : "");
 		send_problem(&c);
+		if (path_known && resp->nheaders < API_MAX_HEADERS) {
+			resp->headers[resp->nheaders].name = "Allow";
+			snprintf(resp->headers[resp->nheaders].value,
+				 sizeof(resp->headers[0].value), "%s", allow);
+			resp->nheaders++;
+		}
 		return;
 	}
 	resp->route = c.route->pattern;
@@ -355,7 +385,8 @@ int api_vm_fail(struct api_call *c, const struct vm_error *err)
 			err->detail);
 }
 
-/* Parses If-Match: "<version>" (or a weak W/ form, or *). */
+/* If-Match: "<version>" or * (RFC 9110: strong comparison, so a weak
+ * W/ tag never matches). */
 static int if_match(struct api_call *c, uint64_t version)
 {
 	const char *h = c->req->if_match;
@@ -366,8 +397,6 @@ static int if_match(struct api_call *c, uint64_t version)
 	if (strcmp(h, "*") == 0)
 		return 0;
 	snprintf(want, sizeof(want), "\"%llu\"", (unsigned long long)version);
-	if (strncmp(h, "W/", 2) == 0)
-		h += 2;
 	if (strcmp(h, want) == 0)
 		return 0;
 	return api_fail(&c->prob, "precondition_failed",

@@ -7,8 +7,8 @@
  * writer at a time (SPEC part 3), different machines never waiting for
  * each other. A writer's changes become visible to others, and its
  * response is sent, only after the store has taken the operation
- * (store->commit); a store that cannot take it refuses, and the writer
- * puts the machine back as it was.
+ * (store->commit); a store that cannot take it refuses and puts the
+ * machine back as it was.
  */
 #ifndef API_STORE_H
 #define API_STORE_H
@@ -54,7 +54,9 @@ struct api_store_ops {
 		       size_t limit, char (*ids)[API_ID_MAX + 1], bool *more);
 	/*
 	 * Takes a successful operation of a write-locked entry before it is
-	 * acknowledged; -1 with p filled ("service_unavailable") refuses it.
+	 * acknowledged. -1 with p filled ("service_unavailable") refuses it;
+	 * the store then puts e->m back as it was before the operation (it
+	 * holds the last state it made durable; it may replace e->m).
 	 */
 	int (*commit)(void *impl, struct api_entry *e, const struct vm_op *op,
 		      struct api_problem *p);

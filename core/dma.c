@@ -84,16 +84,16 @@ int vm_dma_check(const struct vm_machine *m, const struct vm_dma_req *req,
 	bool unmapped = false, any = false;
 
 	if (req->length == 0 || req->length > VM_DMA_MAX_LENGTH)
-		return vm_fail(err, VM_EINVAL,
+		return vm_fail(err, VM_ERANGE,
 			       "length: must be 1 byte to 1 GiB");
 	if (req->mask_bits < 1 || req->mask_bits > 64)
-		return vm_fail(err, VM_EINVAL,
+		return vm_fail(err, VM_ERANGE,
 			       "dma_mask_bits: must be 1 to 64 (24 is ISA, 32 "
 			       "the default)");
 	if ((!a->is64 && (req->va > 0xffffffffULL ||
 			  req->length - 1 > 0xffffffffULL - req->va)) ||
 	    req->length - 1 > UINT64_MAX - req->va)
-		return vm_fail(err, VM_EINVAL,
+		return vm_fail(err, VM_ERANGE,
 			       "[va, va + length) runs past the end of the "
 			       "address space");
 	r = vm_layout_region(l, req->va);

@@ -42,10 +42,10 @@ int vm_config_check(const struct vm_config *c, struct vm_error *err)
 			       "on %s", (unsigned long long)(limit / VM_MiB),
 			       a->name);
 	if (c->cpus < 1 || c->cpus > VM_MAX_CPUS)
-		return vm_fail(err, VM_EINVAL, "cpus: must be 1 to %d",
+		return vm_fail(err, VM_ERANGE, "cpus: must be 1 to %d",
 			       VM_MAX_CPUS);
 	if (c->churn > VM_MAX_CHURN)
-		return vm_fail(err, VM_EINVAL, "churn: at most %u pages",
+		return vm_fail(err, VM_ERANGE, "churn: at most %u pages",
 			       VM_MAX_CHURN);
 	if ((unsigned)c->vmsplit > VM_VMSPLIT_1G_3G)
 		return vm_fail(err, VM_EINVAL, "vmsplit: unknown split");

@@ -260,7 +260,7 @@ int proc_create(struct vm_machine *m, const struct vm_op *op, uint32_t *pid,
 	for (const uint64_t *v = &op->u.create.text; v <= &op->u.create.stack;
 	     v++)
 		if (*v != VM_SEG_DEFAULT && *v > l->task_size)
-			return vm_fail(err, VM_EINVAL,
+			return vm_fail(err, VM_ERANGE,
 				       "segment sizes must fit in the user "
 				       "address space (%#llx bytes)",
 				       (unsigned long long)l->task_size);
@@ -418,7 +418,7 @@ int proc_mmap(struct vm_machine *m, const struct vm_op *op, uint64_t *start,
 	if (rc)
 		return rc;
 	if (op->u.mmap.length == 0 || op->u.mmap.length > l->task_size)
-		return vm_fail(err, VM_EINVAL,
+		return vm_fail(err, op->u.mmap.length ? VM_ERANGE : VM_EINVAL,
 			       "length: must be 1 to %#llx bytes",
 			       (unsigned long long)l->task_size);
 	if (op->u.mmap.prot & ~7u)
@@ -489,7 +489,7 @@ int proc_munmap(struct vm_machine *m, const struct vm_op *op,
 	if (addr & (VM_PAGE_SIZE - 1))
 		return vm_fail(err, VM_EINVAL, "addr: must be page aligned");
 	if (op->u.munmap.length == 0 || op->u.munmap.length > l->task_size)
-		return vm_fail(err, VM_EINVAL,
+		return vm_fail(err, op->u.munmap.length ? VM_ERANGE : VM_EINVAL,
 			       "length: must be 1 to %#llx bytes",
 			       (unsigned long long)l->task_size);
 	len = page_up(op->u.munmap.length);
@@ -528,13 +528,14 @@ int proc_brk(struct vm_machine *m, const struct vm_op *op,
 		uint64_t inc = (uint64_t)op->u.brk.increment;
 
 		if (inc > m->layout.task_size - mm->brk)
-			return vm_fail(err, VM_EINVAL,
+			return vm_fail(err, VM_ERANGE,
 				       "increment: the heap would leave user "
 				       "space");
 		nbrk = mm->brk + inc;
 	}
 	if (nbrk < mm->brk_start || nbrk > m->layout.task_size)
-		return vm_fail(err, VM_EINVAL,
+		return vm_fail(err, nbrk > m->layout.task_size ? VM_ERANGE
+							       : VM_EINVAL,
 			       "addr: the break must lie in [%#llx, %#llx]",
 			       (unsigned long long)mm->brk_start,
 			       (unsigned long long)m->layout.task_size);

@@ -122,7 +122,7 @@ int vm_translate(const struct vm_machine *m, const struct vm_translate_req *req,
 	if (req->has_cpu && req->has_pid)
 		return vm_fail(err, VM_EINVAL, "give cpu or pid, not both");
 	if (!a->is64 && req->va > 0xffffffffULL)
-		return vm_fail(err, VM_EINVAL,
+		return vm_fail(err, VM_ERANGE,
 			       "va: %s addresses are 32 bits wide", a->name);
 	if (req->has_pid) {
 		pid = req->pid;
@@ -263,7 +263,7 @@ int vm_virt_to_phys(const struct vm_machine *m, uint64_t va, uint64_t *pa,
 		return 0;
 	}
 	if (!l->arch->is64 && va > 0xffffffffULL)
-		return vm_fail(err, VM_EINVAL, "va: %s addresses are 32 bits "
+		return vm_fail(err, VM_ERANGE, "va: %s addresses are 32 bits "
 				       "wide", l->arch->name);
 	r = vm_layout_region(l, va);
 	switch (r->kind) {

@@ -547,8 +547,9 @@ class Live(vmlab.DaemonTest):
         self.problem("POST", "/v1/machines/oa-none/kmalloc", {"size": 8},
                      status=404, code="not_found")
         self.problem("GET", "/v1/nothing", status=404, code="no_such_route")
+        # Longer than any id: the route exists, the machine cannot.
         self.problem("GET", "/v1/machines/" + "a" * 64, status=404,
-                     code="no_such_route")
+                     code="not_found")
         self.machine("oa-404", memory="64MiB")
         self.problem("GET", "/v1/machines/oa-404/processes/9", status=404,
                      code="not_found")

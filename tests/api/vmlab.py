@@ -175,13 +175,14 @@ class OpenAPI:
 
     def match(self, method, path):
         """(pattern, path_known): the route serving method and path, as
-        api/routes.c matches ({name} is one segment of 1 to 63 bytes)."""
+        api/routes.c matches ({name} is one non-empty segment; one too
+        long to be an id still matches and is answered not_found)."""
         segs = path.split("/")
         known = False
         for m, pattern, psegs in self.routes:
             if len(psegs) != len(segs):
                 continue
-            if all(0 < len(s) <= 63 if p.startswith("{") else p == s
+            if all(len(s) > 0 if p.startswith("{") else p == s
                    for p, s in zip(psegs, segs)):
                 known = True
                 if m == method:

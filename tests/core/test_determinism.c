@@ -932,7 +932,7 @@ START_TEST(refused_operations_change_nothing)
 	op.u.create.text = l->task_size + PG;
 	op.u.create.data = op.u.create.heap = op.u.create.stack =
 		VM_SEG_DEFAULT;
-	refuse(m, &op, VM_EINVAL, 0, "process_create beyond user space");
+	refuse(m, &op, VM_ERANGE, 0, "process_create beyond user space");
 
 	memset(&op, 0, sizeof(op));
 	op.type = VM_OP_PROCESS_EXIT;

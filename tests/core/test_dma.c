@@ -613,15 +613,15 @@ START_TEST(invalid_requests)
 	struct check *c;
 
 	c = dma(m, va, 0, 32, false, 0);
-	ck_assert_int_eq(c->rc, VM_EINVAL);
+	ck_assert_int_eq(c->rc, VM_ERANGE);
 	ck_assert_msg(strstr(c->e.detail, "length") != NULL, "%s", c->e.detail);
 	c = dma(m, va, VM_DMA_MAX_LENGTH + 1, 32, false, 0);
-	ck_assert_int_eq(c->rc, VM_EINVAL);
+	ck_assert_int_eq(c->rc, VM_ERANGE);
 	c = dma(m, va, 64, 0, false, 0);
-	ck_assert_int_eq(c->rc, VM_EINVAL);
+	ck_assert_int_eq(c->rc, VM_ERANGE);
 	ck_assert_msg(strstr(c->e.detail, "mask") != NULL, "%s", c->e.detail);
 	c = dma(m, va, 64, 65, false, 0);
-	ck_assert_int_eq(c->rc, VM_EINVAL);
+	ck_assert_int_eq(c->rc, VM_ERANGE);
 	/* The limits themselves are valid. */
 	c = dma(m, va, 64, 1, false, 0);
 	ck_assert_int_eq(c->rc, 0);

@@ -296,7 +296,7 @@ START_TEST(segment_overrides)
 	op = tu_op_create("proc", VM_SEG_DEFAULT, VM_SEG_DEFAULT,
 			  VM_SEG_DEFAULT,
 			  vm_machine_layout(m)->task_size + PAGE, true);
-	tu_expect_fail(m, &op, VM_EINVAL, "a stack larger than user space");
+	tu_expect_fail(m, &op, VM_ERANGE, "a stack larger than user space");
 	tu_assert_checks(m);
 	vm_machine_free(m);
 }
@@ -678,7 +678,7 @@ START_TEST(mmap_refusals)
 	op = tu_op_mmap(0, PAGE, RW, false, 0, false, true);
 	tu_expect_fail(m, &op, VM_ENOENT, "mmap in the idle task");
 	op = tu_op_mmap(pid, l->task_size + PAGE, RW, false, 0, false, false);
-	tu_expect_fail(m, &op, VM_EINVAL, "mmap longer than user space");
+	tu_expect_fail(m, &op, VM_ERANGE, "mmap longer than user space");
 	/* Valid, but no gap below mmap_base is that long. */
 	op = tu_op_mmap(pid, l->task_size - PAGE, RW, false, 0, false, false);
 	tu_expect_fail(m, &op, VM_ENOSPACE, "mmap with no room left");
@@ -907,9 +907,9 @@ START_TEST(brk_refusals)
 	op = tu_op_brk(pid + 1, false, PAGE, 0);
 	tu_expect_fail(m, &op, VM_ENOENT, "brk of a missing process");
 	op = tu_op_brk(pid, false, INT64_MAX, 0);
-	tu_expect_fail(m, &op, VM_EINVAL, "brk by INT64_MAX");
+	tu_expect_fail(m, &op, VM_ERANGE, "brk by INT64_MAX");
 	op = tu_op_brk(pid, true, 0, vm_machine_layout(m)->task_size + PAGE);
-	tu_expect_fail(m, &op, VM_EINVAL, "brk past TASK_SIZE");
+	tu_expect_fail(m, &op, VM_ERANGE, "brk past TASK_SIZE");
 	/* Growing into the stack is growing into a mapping. */
 	op = tu_op_brk(pid, true, 0, stack_top(m) - PAGE);
 	tu_expect_fail(m, &op, VM_ENOSPACE, "brk into the stack");

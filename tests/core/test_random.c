@@ -424,7 +424,7 @@ static bool gen_create(struct world *w, struct plan *pl)
 	/* A segment larger than the user address space: never valid. */
 	if (chance(r, 2)) {
 		op->u.create.data = w->l->task_size + VM_PAGE_SIZE;
-		plan_fail(pl, VM_EINVAL, "segment beyond user space");
+		plan_fail(pl, VM_ERANGE, "segment beyond user space");
 	}
 	op->u.create.populate = chance(r, 70);
 	return true;

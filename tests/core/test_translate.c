@@ -1348,7 +1348,7 @@ START_TEST(translate_request_errors)
 	q.has_pid = false;
 	q.va = 1ULL << 32;
 	ck_assert_int_eq(vm_translate(m, &q, &t, &e),
-			 tu_arch_of(m)->is64 ? 0 : VM_EINVAL);
+			 tu_arch_of(m)->is64 ? 0 : VM_ERANGE);
 	/* Defaults: CPU 0 (the idle task), user, read. */
 	q.va = 0x1000;
 	ck_assert_int_eq(vm_translate(m, &q, &t, &e), 0);

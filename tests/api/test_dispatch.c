@@ -1,0 +1,1297 @@
+/*
+ * test_dispatch.c - api_dispatch without sockets.
+ *
+ * The API is driven through api_dispatch() over a small in-memory store
+ * written here (api/store.h's operations, nothing of server/), so these
+ * tests see what no HTTP test can: the machine's canonical bytes before
+ * and after a refused mutation, and a store that refuses to commit.
+ *
+ * Covered: route matching (404 no_such_route for an unknown path, 405
+ * method_not_allowed for every route with every other method), the strict
+ * JSON scanner (duplicate keys at any depth, 2^53 - 1 as a number and no
+ * further, escapes, surrogate pairs, overlong UTF-8, nesting 32 deep and
+ * no deeper, data after the value, an empty body read as {}),
+ * api_parse_u64 (hex, decimal, units, overflow, junk), Content-Type
+ * acceptance (SPEC 2.1: JSON, form or text; anything else 415), If-Match
+ * (412 on a stale version), and that every refused mutation leaves the
+ * machine byte-identical (vm_state_serialize) with its version.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "api/internal.h"
+#include "api/json.h"
+#include "core/machine.h"
+#include "core/state.h"
+
+/* ---- a store in memory, for tests: no locks, one tenant's worth ---- */
+
+#define NSLOTS 16
+
+/*
+ * A slot keeps the machine's last committed state, as a durable store
+ * would, and puts it back when it refuses a commit (api/store.h).
+ */
+struct slot {
+	struct api_entry pub;
+	char tenant[API_ID_MAX + 1];
+	bool used;
+	uint8_t *saved;
+	size_t saved_len;
+};
+
+static void ts_save(struct slot *s)
+{
+	free(s->saved);
+	vm_state_serialize(s->pub.m, &s->saved, &s->saved_len);
+}
+
+static void ts_drop(struct slot *s)
+{
+	vm_machine_free(s->pub.m);
+	free(s->saved);
+	memset(s, 0, sizeof(*s));
+}
+
+static struct {
+	struct slot s[NSLOTS];
+	bool refuse_commit;  /* commit answers service_unavailable */
+	unsigned commits;    /* commit calls, taken or refused */
+} ts;
+
+static struct slot *ts_find(const char *tenant, const char *id)
+{
+	for (int i = 0; i < NSLOTS; i++)
+		if (ts.s[i].used && strcmp(ts.s[i].tenant, tenant) == 0 &&
+		    strcmp(ts.s[i].pub.id, id) == 0)
+			return &ts.s[i];
+	return NULL;
+}
+
+static int ts_create(void *impl, const char *tenant, const char *id,
+		     struct vm_machine *m, struct api_problem *p)
+{
+	(void)impl;
+	if (ts_find(tenant, id))
+		return api_fail(p, "already_exists", "\"%s\" exists", id);
+	for (int i = 0; i < NSLOTS; i++) {
+		struct slot *s = &ts.s[i];
+
+		if (s->used)
+			continue;
+		memset(s, 0, sizeof(*s));
+		snprintf(s->pub.id, sizeof(s->pub.id), "%s", id);
+		snprintf(s->tenant, sizeof(s->tenant), "%s", tenant);
+		snprintf(s->pub.created, sizeof(s->pub.created),
+			 "2000-01-01T00:00:00Z");
+		s->pub.m = m;
+		s->used = true;
+		ts_save(s);
+		return 0;
+	}
+	return api_fail(p, "too_many_machines", "the test store is full");
+}
+
+static struct api_entry *ts_open(void *impl, const char *tenant,
+				 const char *id, bool write)
+{
+	struct slot *s = ts_find(tenant, id);
+
+	(void)impl;
+	(void)write;
+	return s ? &s->pub : NULL;
+}
+
+static void ts_close(void *impl, struct api_entry *e, bool write)
+{
+	(void)impl;
+	(void)e;
+	(void)write;
+}
+
+static int ts_remove(void *impl, const char *tenant, const char *id,
+		     struct api_problem *p)
+{
+	struct slot *s = ts_find(tenant, id);
+
+	(void)impl;
+	if (!s)
+		return api_fail(p, "not_found", "no machine \"%s\"", id);
+	ts_drop(s);
+	return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static size_t ts_list(void *impl, const char *tenant, const char *after,
+		      size_t limit, char (*ids)[API_ID_MAX + 1], bool *more)
+{
+	char all[NSLOTS][API_ID_MAX + 1];
+	size_t n = 0, out = 0;
+
+	(void)impl;
+	for (int i = 0; i < NSLOTS; i++)
+		if (ts.s[i].used && strcmp(ts.s[i].tenant, tenant) == 0 &&
+		    strcmp(ts.s[i].pub.id, after) > 0)
+			strcpy(all[n++], ts.s[i].pub.id);
+	qsort(all, n, sizeof(all[0]), cmp_id);
+	for (; out < n && out < limit; out++)
+		strcpy(ids[out], all[out]);
+	*more = out < n;
+	return out;
+}
+
+static int ts_commit(void *impl, struct api_entry *e, const struct vm_op *op,
+		     struct api_problem *p)
+{
+	struct slot *s = (struct slot *)e;
+	struct vm_machine *back;
+
+	(void)impl;
+	(void)op;
+	ts.commits++;
+	if (ts.refuse_commit) {
+		/* Back to the last committed state, as the contract says. */
+		ck_assert_int_eq(vm_state_decode(s->saved, s->saved_len, &back,
+						 NULL), 0);
+		vm_machine_free(s->pub.m);
+		s->pub.m = back;
+		return api_fail(p, "service_unavailable",
+				"the test store refuses to commit");
+	}
+	ts_save(s);
+	return 0;
+}
+
+static void ts_totals(void *impl, uint64_t *machines, uint64_t *processes,
+		      uint64_t *frames)
+{
+	(void)impl;
+	*machines = *processes = *frames = 0;
+	for (int i = 0; i < NSLOTS; i++)
+		if (ts.s[i].used) {
+			(*machines)++;
+			*processes += vm_machine_nprocesses(ts.s[i].pub.m);
+			*frames += vm_machine_frames_in_use(ts.s[i].pub.m);
+		}
+}
+
+static const struct api_store_ops ts_ops = {
+	ts_create, ts_open, ts_close, ts_remove, ts_list, ts_commit, ts_totals,
+};
+
+/* ---- calling the API ---- */
+
+static struct api_ctx ctx;
+static struct api_response rsp;
+static cJSON *rj; /* the last answer, parsed */
+
+static int call(const char *method, const char *path, const char *ctype,
+		const char *if_match, const char *body, size_t len)
+{
+	struct api_request rq = { method, path, NULL, ctype, if_match,
+				  body ? body : "", len };
+
+	api_response_release(&rsp);
+	cJSON_Delete(rj);
+	rj = NULL;
+	api_dispatch(&ctx, &rq, &rsp);
+	if (rsp.body)
+		rj = cJSON_ParseWithLength(rsp.body, rsp.body_len);
+	/* Never a 5xx, but the store's own refusal (503). */
+	ck_assert_msg(rsp.status >= 200 &&
+			      (rsp.status < 500 ||
+			       (rsp.status == 503 && ts.refuse_commit)),
+		      "%s %s: status %d: %.300s", method, path, rsp.status,
+		      rsp.body ? rsp.body : "");
+	return rsp.status;
+}
+
+static int post(const char *path, const char *body)
+{
+	return call("POST", path, "application/json", NULL, body,
+		    strlen(body));
+}
+
+static int get(const char *path)
+{
+	return call("GET", path, NULL, NULL, NULL, 0);
+}
+
+/* The problem code of the last answer, "" when it is not a problem. */
+static const char *code(void)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(rj, "code");
+
+	return cJSON_IsString(c) ? c->valuestring : "";
+}
+
+static const char *str(const char *name)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(rj, name);
+
+	ck_assert_msg(cJSON_IsString(c), "no string %s in %.300s", name,
+		      rsp.body ? rsp.body : "");
+	return c->valuestring;
+}
+
+static uint64_t num(const char *name)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(rj, name);
+
+	ck_assert_msg(cJSON_IsNumber(c), "no number %s in %.300s", name,
+		      rsp.body ? rsp.body : "");
+	return (uint64_t)c->valuedouble;
+}
+
+static const char *header(const char *name)
+{
+	for (unsigned i = 0; i < rsp.nheaders; i++)
+		if (strcasecmp(rsp.headers[i].name, name) == 0)
+			return rsp.headers[i].value;
+	return NULL;
+}
+
+#define ck_problem(st, cd)                                                    \
+	do {                                                                  \
+		ck_assert_msg(rsp.status == (st) && strcmp(code(), (cd)) == 0, \
+			      "want %d %s, got %d: %.300s", (st), (cd),        \
+			      rsp.status, rsp.body ? rsp.body : "");           \
+		ck_assert_str_eq(rsp.content_type,                            \
+				 "application/problem+json");                 \
+	} while (0)
+
+#define ck_status(st)                                                         \
+	ck_assert_msg(rsp.status == (st), "want %d, got %d: %.300s", (st),    \
+		      rsp.status, rsp.body ? rsp.body : "")
+
+/* ---- the fixture: machine d1 with something of everything ---- */
+
+static char kva[24], kva2[24], vva[24], ppa[24];
+
+static void setup(void)
+{
+	memset(&ts, 0, sizeof(ts));
+	memset(&ctx, 0, sizeof(ctx));
+	memset(&rsp, 0, sizeof(rsp));
+	rj = NULL;
+	ctx.store.ops = &ts_ops;
+	ctx.store.impl = &ts;
+	ctx.config.openapi = "{}";
+	ctx.config.openapi_len = 2;
+	ctx.config.version = "test";
+	post("/v1/machines", "{\"id\":\"d1\",\"memory\":\"64MiB\",\"cpus\":2}");
+	ck_status(201);
+	post("/v1/machines/d1/processes", "{\"name\":\"p1\"}");
+	ck_status(201);
+	post("/v1/machines/d1/cpus/0/switch", "{\"pid\":1}");
+	ck_status(200);
+	post("/v1/machines/d1/kmalloc", "{\"size\":64}");
+	ck_status(201);
+	snprintf(kva, sizeof(kva), "%s", str("va"));
+	post("/v1/machines/d1/kmalloc", "{\"size\":64}");
+	ck_status(201);
+	snprintf(kva2, sizeof(kva2), "%s", str("va"));
+	post("/v1/machines/d1/vmalloc", "{\"size\":\"8KiB\"}");
+	ck_status(201);
+	snprintf(vva, sizeof(vva), "%s", str("va"));
+	post("/v1/machines/d1/pages", "{\"order\":1}");
+	ck_status(201);
+	snprintf(ppa, sizeof(ppa), "%s", str("pa"));
+}
+
+static void teardown(void)
+{
+	api_response_release(&rsp);
+	cJSON_Delete(rj);
+	rj = NULL;
+	for (int i = 0; i < NSLOTS; i++)
+		if (ts.s[i].used)
+			ts_drop(&ts.s[i]);
+	memset(&ts, 0, sizeof(ts));
+}
+
+static struct vm_machine *machine(const char *id)
+{
+	struct slot *s = ts_find("local", id);
+
+	ck_assert_msg(s != NULL, "no machine %s", id);
+	return s->pub.m;
+}
+
+/* The machine's canonical bytes (caller frees). */
+static uint8_t *state(const char *id, size_t *len)
+{
+	uint8_t *buf;
+
+	vm_state_serialize(machine(id), &buf, len);
+	return buf;
+}
+
+/* ---- routes: 404 tells an unknown path from 405, a wrong method ---- */
+
+static const char *const methods[] = {
+	"GET", "POST", "PUT", "PATCH", "DELETE",
+};
+
+/* A route's pattern with its parameters filled in for machine d1. */
+static void fill(const char *pattern, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (const char *q = pattern; *q && o + 8 < cap;) {
+		const char *v = NULL;
+
+		if (strncmp(q, "{m}", 3) == 0)
+			v = "d1";
+		else if (strncmp(q, "{pid}", 5) == 0)
+			v = "1";
+		else if (strncmp(q, "{n}", 3) == 0)
+			v = "0";
+		if (v) {
+			o += (size_t)snprintf(out + o, cap - o, "%s", v);
+			q = strchr(q, '}') + 1;
+		} else {
+			out[o++] = *q++;
+		}
+	}
+	out[o] = '\0';
+}
+
+static bool has_method(const char *pattern, const char *method)
+{
+	for (const struct api_route *r = api_routes(); r->method; r++)
+		if (strcmp(r->pattern, pattern) == 0 &&
+		    strcmp(r->method, method) == 0)
+			return true;
+	return false;
+}
+
+START_TEST(every_other_method_is_405)
+{
+	unsigned checked = 0;
+
+	for (const struct api_route *r = api_routes(); r->method; r++) {
+		char path[160];
+
+		fill(r->pattern, path, sizeof(path));
+		for (unsigned i = 0; i < sizeof(methods) / sizeof(*methods);
+		     i++) {
+			if (has_method(r->pattern, methods[i]))
+				continue;
+			call(methods[i], path, "application/json", NULL, "{}",
+			     2);
+			ck_problem(405, "method_not_allowed");
+			checked++;
+		}
+	}
+	ck_assert_uint_gt(checked, 50);
+}
+END_TEST
+
+START_TEST(every_route_is_found_with_its_method)
+{
+	for (const struct api_route *r = api_routes(); r->method; r++) {
+		char path[160];
+
+		fill(r->pattern, path, sizeof(path));
+		/* An empty body: each route answers, none with 404 or 405
+		 * for want of a route (missing fields are 422). */
+		call(r->method, path, NULL, NULL, NULL, 0);
+		ck_assert_msg(strcmp(code(), "no_such_route") != 0 &&
+				      strcmp(code(), "method_not_allowed") != 0,
+			      "%s %s: %s", r->method, path, rsp.body);
+		ck_assert_str_eq(rsp.route, r->pattern);
+	}
+}
+END_TEST
+
+START_TEST(a_405_names_the_allowed_methods)
+{
+	const char *allow;
+
+	/* RFC 9110 15.5.6: a 405 response MUST carry Allow. */
+	call("PUT", "/v1/machines/d1", "application/json", NULL, "{}", 2);
+	ck_problem(405, "method_not_allowed");
+	allow = header("Allow");
+	ck_assert_msg(allow != NULL, "405 without an Allow header");
+	ck_assert_ptr_nonnull(strstr(allow, "GET"));
+	ck_assert_ptr_nonnull(strstr(allow, "DELETE"));
+	ck_assert_ptr_null(strstr(allow, "POST"));
+}
+END_TEST
+
+static const char *const unknown_paths[] = {
+	"/", "", "/v2", "/v1/", "/v1/machine", "/v1/machines/",
+	"/V1/machines", "/v1/machines/d1/", "/v1/machines/d1/nothing",
+	"/v1/machines//layout", "/v1/machines/d1/processes/1/mmap/x",
+	"/v1/machines/d1/cpus/0", "/v1/machines/d1/cpus/0/switch/",
+	"/v1/machines/d1/translate/batch/x", "/healthz/", "/metricsx",
+	"/v1/openapi.yaml", "v1/machines", "/v1/machines/d1/pages/free/1",
+};
+
+START_TEST(unknown_paths_are_404_no_such_route)
+{
+	for (unsigned i = 0; i < sizeof(methods) / sizeof(*methods); i++) {
+		call(methods[i], unknown_paths[_i], NULL, NULL, NULL, 0);
+		ck_problem(404, "no_such_route");
+	}
+}
+END_TEST
+
+START_TEST(unknown_machine_is_404_not_found)
+{
+	char path[160];
+
+	for (const struct api_route *r = api_routes(); r->method; r++) {
+		char *at;
+
+		if (!strstr(r->pattern, "{m}"))
+			continue;
+		fill(r->pattern, path, sizeof(path));
+		at = strstr(path, "/d1");
+		memmove(at + 4, at + 3, strlen(at + 3) + 1);
+		memcpy(at, "/d9", 3);
+		at[3] = 'x'; /* "/d9x" */
+		call(r->method, path, "application/json", NULL, "{}", 2);
+		ck_assert_msg(rsp.status == 404 || rsp.status == 422,
+			      "%s %s: %s", r->method, path, rsp.body);
+		if (rsp.status == 404)
+			ck_problem(404, "not_found");
+	}
+}
+END_TEST
+
+START_TEST(an_overlong_machine_id_is_404_not_found)
+{
+	char path[160];
+
+	/* An id longer than any id can be is still an unknown machine on a
+	 * known route, not an unknown route. */
+	memset(path, 0, sizeof(path));
+	strcpy(path, "/v1/machines/");
+	memset(path + strlen(path), 'a', 64);
+	get(path);
+	ck_problem(404, "not_found");
+}
+END_TEST
+
+/* ---- the strict scanner ---- */
+
+/* A key of 70 characters: longer than any field name. */
+#define K10 "kkkkkkkkkk"
+#define K70 K10 K10 K10 K10 K10 K10 K10
+
+struct jcase {
+	const char *text;
+	size_t len;        /* 0: strlen(text) */
+	const char *code;  /* NULL: accepted */
+};
+
+static const struct jcase jcases[] = {
+	/* One value, whitespace around it, nothing after it. */
+	{ "{}", 0, NULL },
+	{ " \t\r\n{} \t\r\n", 0, NULL },
+	{ "{} x", 0, "malformed_json" },
+	{ "{}{}", 0, "malformed_json" },
+	{ "{} {}", 0, "malformed_json" },
+	{ "{}]", 0, "malformed_json" },
+	{ "{},", 0, "malformed_json" },
+	{ "1 2", 0, "malformed_json" },
+	{ "{}\0", 3, "malformed_json" },
+	{ "\v{}", 0, "malformed_json" },
+	{ "\xc2\xa0{}", 0, "malformed_json" },
+	{ " ", 0, "malformed_json" },
+	{ "{", 0, "malformed_json" },
+	{ "{\"a\"}", 0, "malformed_json" },
+	{ "{\"a\":}", 0, "malformed_json" },
+	{ "{\"a\":1,}", 0, "malformed_json" },
+	{ "[1,]", 0, "malformed_json" },
+	{ "{'a':1}", 0, "malformed_json" },
+	{ "{a:1}", 0, "malformed_json" },
+	{ "tru", 0, "malformed_json" },
+	{ "True", 0, "malformed_json" },
+	{ "nul", 0, "malformed_json" },
+	{ "truex", 0, "malformed_json" },
+	/* Numbers: RFC 8259 grammar; integers up to 2^53 - 1 in magnitude. */
+	{ "9007199254740991", 0, NULL },
+	{ "-9007199254740991", 0, NULL },
+	{ "9007199254740992", 0, "imprecise_number" },
+	{ "-9007199254740992", 0, "imprecise_number" },
+	{ "9007199254740993", 0, "imprecise_number" },
+	{ "18446744073709551616", 0, "imprecise_number" },
+	{ "{\"a\":[1,{\"b\":99999999999999999999}]}", 0, "imprecise_number" },
+	{ "0", 0, NULL },
+	{ "-0", 0, NULL },
+	{ "1.5", 0, NULL },
+	{ "1e3", 0, NULL },
+	{ "-1.25E-2", 0, NULL },
+	{ "01", 0, "malformed_json" },
+	{ "-", 0, "malformed_json" },
+	{ "+1", 0, "malformed_json" },
+	{ "1.", 0, "malformed_json" },
+	{ ".5", 0, "malformed_json" },
+	{ "1e", 0, "malformed_json" },
+	{ "0x10", 0, "malformed_json" },
+	{ "NaN", 0, "malformed_json" },
+	{ "Infinity", 0, "malformed_json" },
+	/* Escapes. */
+	{ "\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\uFFFF\"", 0, NULL },
+	{ "\"\\x41\"", 0, "malformed_json" },
+	{ "\"\\a\"", 0, "malformed_json" },
+	{ "\"\\U0041\"", 0, "malformed_json" },
+	{ "\"\\u12\"", 0, "malformed_json" },
+	{ "\"\\u12G4\"", 0, "malformed_json" },
+	{ "\"\\", 0, "malformed_json" },
+	{ "\"abc", 0, "malformed_json" },
+	/* Surrogates: pairs only. */
+	{ "\"\\ud83d\\ude00\"", 0, NULL },
+	{ "\"\\uD83D\\uDE00\"", 0, NULL },
+	{ "\"\\ud800\"", 0, "malformed_json" },
+	{ "\"\\udc00\"", 0, "malformed_json" },
+	{ "\"\\ud83d\\u0041\"", 0, "malformed_json" },
+	{ "\"\\ude00\\ud83d\"", 0, "malformed_json" },
+	{ "\"\\ud83d\\ud83d\"", 0, "malformed_json" },
+	{ "\"\\ud83dx\"", 0, "malformed_json" },
+	/* UTF-8: shortest forms, no surrogates, nothing past U+10FFFF. */
+	{ "\"\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"", 0,
+	  NULL },
+	{ "\"\x7f\"", 0, NULL },
+	{ "\"\xc0\xaf\"", 0, "malformed_json" },
+	{ "\"\xc1\xbf\"", 0, "malformed_json" },
+	{ "\"\xe0\x80\xaf\"", 0, "malformed_json" },
+	{ "\"\xe0\x9f\xbf\"", 0, "malformed_json" },
+	{ "\"\xf0\x80\x80\xaf\"", 0, "malformed_json" },
+	{ "\"\xf0\x8f\xbf\xbf\"", 0, "malformed_json" },
+	{ "\"\xed\xa0\x80\"", 0, "malformed_json" },
+	{ "\"\xed\xbf\xbf\"", 0, "malformed_json" },
+	{ "\"\xf4\x90\x80\x80\"", 0, "malformed_json" },
+	{ "\"\xf5\x80\x80\x80\"", 0, "malformed_json" },
+	{ "\"\xff\"", 0, "malformed_json" },
+	{ "\"\x80\"", 0, "malformed_json" },
+	{ "\"\xc3\"", 0, "malformed_json" },
+	{ "\"\xe2\x82\"", 0, "malformed_json" },
+	{ "{\"\xc0\xaf\":1}", 0, "malformed_json" },
+	/* No raw control characters in strings. */
+	{ "\"a\0b\"", 5, "malformed_json" },
+	{ "\"a\x1f\"", 0, "malformed_json" },
+	{ "\"a\tb\"", 0, "malformed_json" },
+	/* Duplicate keys, at any depth. */
+	{ "{\"a\":1,\"a\":2}", 0, "duplicate_key" },
+	{ "{\"a\":1,\"b\":2,\"a\":1}", 0, "duplicate_key" },
+	{ "{\"a\":{\"b\":1,\"b\":2}}", 0, "duplicate_key" },
+	{ "{\"x\":[{\"a\":1},{\"a\":1,\"a\":2}]}", 0, "duplicate_key" },
+	{ "[[[[{\"k\":{\"k\":{\"z\":1,\"z\":1}}}]]]]", 0, "duplicate_key" },
+	{ "{\"a\":{\"x\":1},\"b\":{\"x\":1}}", 0, NULL },
+	{ "[{\"a\":1},{\"a\":1}]", 0, NULL },
+	{ "{\"a\":1,\"A\":1}", 0, NULL },
+	{ "{\"a\":1,\"a \":1}", 0, NULL },
+	/* The same key, once written with an escape: still the same key. */
+	{ "{\"a\":1,\"\\u0061\":2}", 0, "duplicate_key" },
+	{ "{\"va\":1,\"v\\u0061\":2}", 0, "duplicate_key" },
+	{ "{\"a/b\":1,\"a\\/b\":2}", 0, "duplicate_key" },
+	{ "{\"\\u0061\":1,\"\\u0061\":2}", 0, "duplicate_key" },
+	/* Different keys written with escapes are different keys. */
+	{ "{\"\\u0061\":1,\"\\u0062\":2}", 0, NULL },
+	{ "{\"\\u00e9\":1,\"\\u00fc\":2}", 0, NULL },
+	/* Long keys: equal ones are duplicates, ones differing late are not. */
+	{ "{\"" K70 "\":1,\"" K70 "\":2}", 0, "duplicate_key" },
+	{ "{\"" K70 "A\":1,\"" K70 "B\":2}", 0, NULL },
+};
+
+START_TEST(scanner_case)
+{
+	const struct jcase *c = &jcases[_i];
+	size_t len = c->len ? c->len : strlen(c->text);
+	struct api_problem p = { NULL, "" };
+	cJSON *out = NULL;
+	int rc = api_json_parse(c->text, len, &out, &p);
+	bool tree = out != NULL;
+
+	cJSON_Delete(out); /* before any assertion can end the test */
+	if (!c->code) {
+		ck_assert_msg(rc == 0 && tree, "case %d (%s) refused: %s", _i,
+			      c->text, p.detail);
+		ck_assert_ptr_null(p.code);
+	} else {
+		ck_assert_msg(rc == -1 && p.code && strcmp(p.code, c->code) == 0,
+			      "case %d (%s): want %s, got %s", _i, c->text,
+			      c->code, p.code ? p.code : "acceptance");
+		ck_assert(!tree);
+		ck_assert_msg(p.detail[0] != '\0', "no detail");
+	}
+}
+END_TEST
+
+/* depth levels of nesting: arrays, or objects and arrays in turn. */
+static char *nested(int depth, bool mixed)
+{
+	char *s = malloc((size_t)depth * 6 + 2), *q = s;
+
+	for (int i = 0; i < depth; i++) {
+		if (mixed && i % 2) {
+			memcpy(q, "{\"a\":", 5);
+			q += 5;
+		} else {
+			*q++ = '[';
+		}
+	}
+	*q++ = '1';
+	for (int i = depth - 1; i >= 0; i--)
+		*q++ = mixed && i % 2 ? '}' : ']';
+	*q = '\0';
+	return s;
+}
+
+START_TEST(nesting_32_is_fine_33_is_not)
+{
+	for (int mixed = 0; mixed < 2; mixed++) {
+		struct api_problem p = { NULL, "" };
+		cJSON *out = NULL;
+		char *ok = nested(API_JSON_MAX_DEPTH, mixed);
+		char *deep = nested(API_JSON_MAX_DEPTH + 1, mixed);
+		char *deeper = nested(1000, mixed);
+
+		ck_assert_int_eq(API_JSON_MAX_DEPTH, 32);
+		ck_assert_int_eq(api_json_parse(ok, strlen(ok), &out, &p), 0);
+		cJSON_Delete(out);
+		out = NULL;
+		ck_assert_int_eq(api_json_parse(deep, strlen(deep), &out, &p),
+				 -1);
+		ck_assert_str_eq(p.code, "malformed_json");
+		ck_assert_ptr_null(out);
+		ck_assert_int_eq(
+			api_json_parse(deeper, strlen(deeper), &out, &p), -1);
+		ck_assert_str_eq(p.code, "malformed_json");
+		free(ok);
+		free(deep);
+		free(deeper);
+	}
+	/* Through the API: a body 33 deep is 400, not a crash. */
+	{
+		char *deep = nested(33, true), body[512];
+
+		snprintf(body, sizeof(body), "{\"va\":%s}", deep);
+		post("/v1/machines/d1/translate", body);
+		ck_problem(400, "malformed_json");
+		free(deep);
+	}
+}
+END_TEST
+
+START_TEST(escapes_decode_to_their_characters)
+{
+	static const char text[] =
+		"{\"s\":\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t \\u00e9 "
+		"\\ud83d\\ude00 \\u20AC\"}";
+	static const char want[] = "q\" b\\ s/ \b\f\n\r\t \xc3\xa9 "
+				   "\xf0\x9f\x98\x80 \xe2\x82\xac";
+	struct api_problem p = { NULL, "" };
+	cJSON *out = NULL;
+	char buf[64];
+	bool present;
+
+	ck_assert_int_eq(api_json_parse(text, strlen(text), &out, &p), 0);
+	ck_assert_int_eq(api_json_str(out, "s", buf, sizeof(buf) - 1,
+				      &present, &p),
+			 0);
+	ck_assert(present);
+	ck_assert_str_eq(buf, want);
+	cJSON_Delete(out);
+}
+END_TEST
+
+/*
+ * cJSON ends strings at NUL, so "d2\u0000x" would reach a handler as "d2":
+ * a value or a field name with a NUL in it must be refused, never read
+ * shortened (SPEC 2.2: ids match [a-z0-9][a-z0-9-]{0,62}; SPEC 2.4:
+ * unknown fields are refused so that a typo never does something else).
+ */
+static const struct {
+	const char *path, *body, *code;
+} nul_cases[] = {
+	{ "/v1/machines", "{\"id\":\"d2\\u0000x\"}", "invalid_value" },
+	{ "/v1/machines/d1/processes", "{\"name\":\"p\\u0000x\"}",
+	  "invalid_value" },
+	{ "/v1/machines/d1/translate",
+	  "{\"va\":\"0x1000\",\"mode\":\"kernel\\u0000junk\"}",
+	  "invalid_value" },
+	{ "/v1/machines/d1/kmalloc",
+	  "{\"size\":64,\"gfp\":\"GFP_KERNEL\\u0000|GFP_DMA\"}",
+	  "invalid_value" },
+	{ "/v1/machines/d1/translate", "{\"va\\u0000x\":\"0x1000\"}",
+	  "unknown_field" },
+	{ "/v1/machines/d1/kmalloc", "{\"size\\u0000\":64}",
+	  "unknown_field" },
+};
+
+START_TEST(a_nul_escape_never_shortens_a_value)
+{
+	size_t len0, len1;
+	uint8_t *s0 = state("d1", &len0), *s1;
+
+	bool same;
+
+	post(nul_cases[_i].path, nul_cases[_i].body);
+	s1 = state("d1", &len1);
+	same = len0 == len1 && memcmp(s0, s1, len0) == 0;
+	free(s0);
+	free(s1);
+	ck_problem(422, nul_cases[_i].code);
+	ck_assert_ptr_null(ts_find("local", "d2"));
+	ck_assert(same);
+}
+END_TEST
+
+START_TEST(an_empty_body_is_an_empty_object)
+{
+	struct api_problem p = { NULL, "" };
+	cJSON *out = NULL;
+	size_t before = vm_machine_nprocesses(machine("d1"));
+
+	ck_assert_int_eq(api_json_parse("", 0, &out, &p), 0);
+	ck_assert(cJSON_IsObject(out));
+	ck_assert_ptr_null(out->child);
+	cJSON_Delete(out);
+	/* Every field defaulted: a process is created. */
+	call("POST", "/v1/machines/d1/processes", NULL, NULL, NULL, 0);
+	ck_status(201);
+	ck_assert_uint_eq(vm_machine_nprocesses(machine("d1")), before + 1);
+	/* Required fields are missing, not malformed. */
+	call("POST", "/v1/machines/d1/kmalloc", "application/json", NULL, "",
+	     0);
+	ck_problem(422, "missing_field");
+	call("POST", "/v1/machines/d1/translate/batch", NULL, NULL, NULL, 0);
+	ck_problem(422, "missing_field");
+	/* And a body-less route takes an empty body. */
+	call("GET", "/v1/machines/d1", "application/json", NULL, "", 0);
+	ck_status(200);
+}
+END_TEST
+
+START_TEST(numbers_at_the_edge_of_2_53)
+{
+	struct api_problem p = { NULL, "" };
+	cJSON *out = NULL;
+	uint64_t u = 0;
+	int64_t i = 0;
+	bool present = false;
+	static const char a[] = "{\"u\":9007199254740991,"
+				"\"n\":-9007199254740991,"
+				"\"s\":\"-9007199254740991\","
+				"\"min\":\"-9223372036854775808\","
+				"\"max\":\"9223372036854775807\","
+				"\"hex\":\"0xffffffffffffffff\","
+				"\"under\":\"-9223372036854775809\","
+				"\"over\":\"9223372036854775808\","
+				"\"neg\":-1,\"frac\":1.5}";
+
+	ck_assert_int_eq(api_json_parse(a, strlen(a), &out, &p), 0);
+	ck_assert_int_eq(api_json_u64(out, "u", &u, &present, &p), 0);
+	ck_assert(present);
+	ck_assert_uint_eq(u, 9007199254740991ULL);
+	ck_assert_int_eq(api_json_i64(out, "n", &i, NULL, &p), 0);
+	ck_assert_int_eq(i, -9007199254740991LL);
+	ck_assert_int_eq(api_json_i64(out, "s", &i, NULL, &p), 0);
+	ck_assert_int_eq(i, -9007199254740991LL);
+	ck_assert_int_eq(api_json_i64(out, "min", &i, NULL, &p), 0);
+	ck_assert_int_eq(i, INT64_MIN);
+	ck_assert_int_eq(api_json_i64(out, "max", &i, NULL, &p), 0);
+	ck_assert_int_eq(i, INT64_MAX);
+	ck_assert_int_eq(api_json_u64(out, "hex", &u, NULL, &p), 0);
+	ck_assert_uint_eq(u, UINT64_MAX);
+	ck_assert_int_eq(api_json_i64(out, "under", &i, NULL, &p), -1);
+	ck_assert_str_eq(p.code, "invalid_value");
+	ck_assert_int_eq(api_json_i64(out, "over", &i, NULL, &p), -1);
+	ck_assert_str_eq(p.code, "invalid_value");
+	ck_assert_int_eq(api_json_u64(out, "neg", &u, NULL, &p), -1);
+	ck_assert_str_eq(p.code, "out_of_range");
+	ck_assert_int_eq(api_json_u64(out, "frac", &u, NULL, &p), -1);
+	ck_assert_str_eq(p.code, "wrong_type");
+	ck_assert_int_eq(api_json_i64(out, "frac", &i, NULL, &p), -1);
+	ck_assert_str_eq(p.code, "wrong_type");
+	/* Absent: untouched, not present. */
+	u = 7;
+	ck_assert_int_eq(api_json_u64(out, "nothing", &u, &present, &p), 0);
+	ck_assert(!present);
+	ck_assert_uint_eq(u, 7);
+	cJSON_Delete(out);
+
+	/* Through the API: 2^53 - 1 is read exactly, 2^53 is 422. */
+	post("/v1/machines/d1/translate", "{\"va\":9007199254740991}");
+	ck_status(200);
+	ck_assert_str_eq(str("va"), "0x1fffffffffffff");
+	post("/v1/machines/d1/translate", "{\"va\":9007199254740992}");
+	ck_problem(422, "imprecise_number");
+	post("/v1/machines/d1/translate", "{\"va\":\"9007199254740993\"}");
+	ck_status(200);
+	ck_assert_str_eq(str("va"), "0x20000000000001");
+	/* Negative increments, as a string and as a number. */
+	post("/v1/machines/d1/processes/1/brk", "{\"increment\":\"8192\"}");
+	ck_status(200);
+	post("/v1/machines/d1/processes/1/brk", "{\"increment\":\"-4096\"}");
+	ck_status(200);
+	post("/v1/machines/d1/processes/1/brk", "{\"increment\":-4096}");
+	ck_status(200);
+	ck_assert_str_eq(str("brk"), str("brk_start"));
+}
+END_TEST
+
+/* ---- api_parse_u64 ---- */
+
+struct ucase {
+	const char *text;
+	bool units;
+	int rc;
+	uint64_t v;
+};
+
+static const struct ucase ucases[] = {
+	{ "0", false, 0, 0 },
+	{ "42", false, 0, 42 },
+	{ "00012", false, 0, 12 },
+	{ "18446744073709551615", false, 0, UINT64_MAX },
+	{ "18446744073709551616", false, -1, 0 },
+	{ "99999999999999999999", false, -1, 0 },
+	{ "0x0", false, 0, 0 },
+	{ "0x1f", false, 0, 31 },
+	{ "0X1F", false, 0, 31 },
+	{ "0xAbCdEf", false, 0, 0xabcdef },
+	{ "0xffffffffffffffff", false, 0, UINT64_MAX },
+	{ "0x0000000000000000000000001", false, 0, 1 },
+	{ "0x10000000000000000", false, -1, 0 },
+	{ "0x", false, -1, 0 },
+	{ "0X", false, -1, 0 },
+	{ "0x", true, -1, 0 },
+	{ "", false, -1, 0 },
+	{ "", true, -1, 0 },
+	{ " 1", false, -1, 0 },
+	{ "1 ", false, -1, 0 },
+	{ "1 ", true, -1, 0 },
+	{ "+1", false, -1, 0 },
+	{ "-1", false, -1, 0 },
+	{ "-0", false, -1, 0 },
+	{ "1a", false, -1, 0 },
+	{ "0x1g", false, -1, 0 },
+	{ "0x-1", false, -1, 0 },
+	{ "x10", false, -1, 0 },
+	{ "1.5", false, -1, 0 },
+	{ "1e3", false, -1, 0 },
+	{ "1_000", false, -1, 0 },
+	{ "4KiB", false, -1, 0 },
+	{ "4KiB", true, 0, 4096 },
+	{ "4 KiB", true, 0, 4096 },
+	{ "1B", true, 0, 1 },
+	{ "0B", true, 0, 0 },
+	{ "3MiB", true, 0, 3ULL << 20 },
+	{ "1GiB", true, 0, 1ULL << 30 },
+	{ "2TiB", true, 0, 2ULL << 40 },
+	{ "16777215TiB", true, 0, 16777215ULL << 40 },
+	{ "16777216TiB", true, -1, 0 },
+	{ "17179869183GiB", true, 0, 17179869183ULL << 30 },
+	{ "17179869184GiB", true, -1, 0 },
+	{ "18446744073709551615B", true, 0, UINT64_MAX },
+	{ "18446744073709551616B", true, -1, 0 },
+	{ "12", true, 0, 12 },
+	{ "0x1000", true, 0, 4096 },
+	{ "0x10KiB", true, -1, 0 },
+	{ "4kib", true, -1, 0 },
+	{ "4KB", true, -1, 0 },
+	{ "4K", true, -1, 0 },
+	{ "4 KiB ", true, -1, 0 },
+	{ "4  KiB", true, -1, 0 },
+	{ "4\tKiB", true, -1, 0 },
+	{ "KiB", true, -1, 0 },
+	{ " KiB", true, -1, 0 },
+	{ "4KiBx", true, -1, 0 },
+	{ "4.5KiB", true, -1, 0 },
+	{ "-4KiB", true, -1, 0 },
+	{ "4PiB", true, -1, 0 },
+};
+
+START_TEST(parse_u64_case)
+{
+	const struct ucase *c = &ucases[_i];
+	uint64_t v = 0xdeadbeef;
+	int rc = api_parse_u64(c->text, c->units, &v);
+
+	ck_assert_msg(rc == c->rc, "\"%s\" (units %d): rc %d, want %d",
+		      c->text, c->units, rc, c->rc);
+	if (rc == 0)
+		ck_assert_msg(v == c->v, "\"%s\": %" PRIu64 ", want %" PRIu64,
+			      c->text, v, c->v);
+}
+END_TEST
+
+/* ---- Content-Type (SPEC 2.1: JSON whatever it says, unless it is
+ * neither JSON, form nor text) ---- */
+
+struct ctcase {
+	const char *type;
+	int status;
+};
+
+static const struct ctcase ctcases[] = {
+	{ NULL, 200 },
+	{ "application/json", 200 },
+	{ "application/json; charset=utf-8", 200 },
+	{ "application/json;charset=UTF-8", 200 },
+	{ "Application/JSON", 200 },
+	{ "application/x-www-form-urlencoded", 200 },
+	{ "text/plain", 200 },
+	{ "text/plain; charset=us-ascii", 200 },
+	{ "application/vnd.x+json", 200 },
+	{ "application/problem+json", 200 },
+	{ "application/xml", 415 },
+	{ "image/png", 415 },
+	{ "application/octet-stream", 415 },
+	{ "multipart/form-data; boundary=x", 415 },
+	{ "application/jsonx", 415 },
+	{ "application/json-seq", 415 },
+};
+
+START_TEST(content_type_case)
+{
+	const struct ctcase *c = &ctcases[_i];
+	static const char body[] = "{\"va\":\"0x1000\"}";
+
+	call("POST", "/v1/machines/d1/translate", c->type, NULL, body,
+	     strlen(body));
+	if (c->status == 415)
+		ck_problem(415, "unsupported_media_type");
+	else
+		ck_assert_msg(rsp.status == c->status, "%s: %d %s", c->type,
+			      rsp.status, rsp.body);
+}
+END_TEST
+
+/* ---- If-Match ---- */
+
+START_TEST(if_match_makes_a_mutation_conditional)
+{
+	uint64_t v = vm_machine_version(machine("d1"));
+	uint64_t digest = vm_machine_digest(machine("d1"));
+	char cur[32], stale[32], next[32];
+	static const char body[] = "{\"size\":32}";
+
+	snprintf(cur, sizeof(cur), "\"%" PRIu64 "\"", v);
+	snprintf(stale, sizeof(stale), "\"%" PRIu64 "\"", v - 1);
+	snprintf(next, sizeof(next), "\"%" PRIu64 "\"", v + 1);
+
+	/* Stale, unquoted, garbage: 412, nothing changes, no ETag. */
+	{
+		char bare[32];
+		const char *bad[] = { stale, next, "\"\"", "abc", bare,
+				      "W/\"999\"" };
+
+		snprintf(bare, sizeof(bare), "%" PRIu64, v);
+		for (unsigned i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+			call("POST", "/v1/machines/d1/kmalloc",
+			     "application/json", bad[i], body, strlen(body));
+			ck_problem(412, "precondition_failed");
+			ck_assert_ptr_null(header("ETag"));
+		}
+	}
+	ck_assert_uint_eq(vm_machine_digest(machine("d1")), digest);
+	ck_assert_uint_eq(vm_machine_version(machine("d1")), v);
+
+	/* The current version: applied; ETag and body name the next. */
+	call("POST", "/v1/machines/d1/kmalloc", "application/json", cur, body,
+	     strlen(body));
+	ck_status(201);
+	ck_assert_ptr_nonnull(header("ETag"));
+	ck_assert_str_eq(header("ETag"), next);
+	ck_assert_uint_eq(num("version"), v + 1);
+
+	/* The same If-Match again is stale now. */
+	call("POST", "/v1/machines/d1/kmalloc", "application/json", cur, body,
+	     strlen(body));
+	ck_problem(412, "precondition_failed");
+
+	/* "*" matches any version. */
+	call("POST", "/v1/machines/d1/kmalloc", "application/json", "*", body,
+	     strlen(body));
+	ck_status(201);
+	ck_assert_uint_eq(num("version"), v + 2);
+
+	/* On DELETE too: a stale exit leaves the process. */
+	call("DELETE", "/v1/machines/d1/processes/1", NULL, stale, NULL, 0);
+	ck_problem(412, "precondition_failed");
+	ck_assert_uint_eq(vm_machine_nprocesses(machine("d1")), 1);
+	snprintf(cur, sizeof(cur), "\"%" PRIu64 "\"", v + 2);
+	call("DELETE", "/v1/machines/d1/processes/1", NULL, cur, NULL, 0);
+	ck_status(204);
+	ck_assert_uint_eq(vm_machine_nprocesses(machine("d1")), 0);
+}
+END_TEST
+
+START_TEST(a_refusal_keeps_if_match_usable)
+{
+	uint64_t v = vm_machine_version(machine("d1"));
+	char cur[32];
+
+	snprintf(cur, sizeof(cur), "\"%" PRIu64 "\"", v);
+	/* Refused by the model (interior pointer): version unchanged ... */
+	{
+		char body[64];
+
+		snprintf(body, sizeof(body), "{\"va\":\"0x%" PRIx64 "\"}",
+			 (uint64_t)strtoull(kva, NULL, 16) + 8);
+		call("POST", "/v1/machines/d1/kfree", "application/json", cur,
+		     body, strlen(body));
+		ck_assert_int_eq(rsp.status, 409);
+	}
+	/* ... so the same If-Match still applies the next mutation. */
+	call("POST", "/v1/machines/d1/kmalloc", "application/json", cur,
+	     "{\"size\":8}", 10);
+	ck_status(201);
+	ck_assert_uint_eq(num("version"), v + 1);
+}
+END_TEST
+
+/* ---- a refused mutation leaves the machine byte-identical ---- */
+
+enum store_mode { STORE_OK, STORE_REFUSES };
+
+struct rcase {
+	const char *what;
+	const char *method, *path, *body; /* body: "$K" kva, "$I" kva + 8,
+					   * "$J" kva2 (freed), "$V" vva,
+					   * "$P" ppa */
+	const char *ctype, *if_match;
+	enum store_mode store;
+	int status;
+	const char *code;
+};
+
+static const struct rcase rcases[] = {
+	{ "double free", "POST", "/v1/machines/d1/kfree", "{\"va\":\"$J\"}",
+	  NULL, NULL, STORE_OK, 409, "double_free" },
+	{ "interior pointer", "POST", "/v1/machines/d1/kfree",
+	  "{\"va\":\"$I\"}", NULL, NULL, STORE_OK, 409, "interior_pointer" },
+	{ "kfree of a vmalloc address", "POST", "/v1/machines/d1/kfree",
+	  "{\"va\":\"$V\"}", NULL, NULL, STORE_OK, 409, "wrong_free" },
+	{ "free_pages with the wrong order", "POST",
+	  "/v1/machines/d1/pages/free", "{\"pa\":\"$P\",\"order\":0}", NULL,
+	  NULL, STORE_OK, 409, "wrong_order" },
+	{ "vmalloc past free memory", "POST", "/v1/machines/d1/vmalloc",
+	  "{\"size\":\"60MiB\"}", NULL, NULL, STORE_OK, 409,
+	  "out_of_memory" },
+	{ "a process past free memory", "POST", "/v1/machines/d1/processes",
+	  "{\"text\":\"56MiB\"}", NULL, NULL, STORE_OK, 409,
+	  "out_of_memory" },
+	{ "mmap past free memory", "POST",
+	  "/v1/machines/d1/processes/1/mmap", "{\"length\":\"56MiB\"}", NULL,
+	  NULL, STORE_OK, 409, "out_of_memory" },
+	{ "brk past free memory", "POST", "/v1/machines/d1/processes/1/brk",
+	  "{\"increment\":\"0x3800000\"}", NULL, NULL, STORE_OK, 409,
+	  "out_of_memory" },
+	{ "switch to a task running on another CPU", "POST",
+	  "/v1/machines/d1/cpus/1/switch", "{\"pid\":1}", NULL, NULL,
+	  STORE_OK, 409, "task_busy" },
+	{ "switch to no process", "POST", "/v1/machines/d1/cpus/0/switch",
+	  "{\"pid\":99}", NULL, NULL, STORE_OK, 404, "not_found" },
+	{ "exit of no process", "DELETE", "/v1/machines/d1/processes/99", NULL,
+	  NULL, NULL, STORE_OK, 404, "not_found" },
+	{ "an impossible GFP", "POST", "/v1/machines/d1/kmalloc",
+	  "{\"size\":64,\"gfp\":\"GFP_DMA|__GFP_HIGHMEM\"}", NULL, NULL,
+	  STORE_OK, 422, "invalid_value" },
+	{ "an unknown field", "POST", "/v1/machines/d1/kmalloc",
+	  "{\"size\":64,\"sizes\":64}", NULL, NULL, STORE_OK, 422,
+	  "unknown_field" },
+	{ "a wrong type", "POST", "/v1/machines/d1/vmalloc",
+	  "{\"size\":\"8KiB\",\"guard\":1}", NULL, NULL, STORE_OK, 400,
+	  "wrong_type" },
+	{ "an unsupported Content-Type", "POST", "/v1/machines/d1/kmalloc",
+	  "{\"size\":64}", "image/png", NULL, STORE_OK, 415,
+	  "unsupported_media_type" },
+	{ "a stale If-Match", "POST", "/v1/machines/d1/kmalloc",
+	  "{\"size\":64}", NULL, "\"1\"", STORE_OK, 412,
+	  "precondition_failed" },
+	{ "a duplicate key", "POST", "/v1/machines/d1/kmalloc",
+	  "{\"size\":64,\"size\":128}", NULL, NULL, STORE_OK, 400,
+	  "duplicate_key" },
+	{ "kmalloc the store cannot commit", "POST", "/v1/machines/d1/kmalloc",
+	  "{\"size\":64}", NULL, NULL, STORE_REFUSES, 503,
+	  "service_unavailable" },
+	{ "a process the store cannot commit", "POST",
+	  "/v1/machines/d1/processes", "{\"name\":\"x\"}", NULL, NULL,
+	  STORE_REFUSES, 503, "service_unavailable" },
+	{ "vfree the store cannot commit", "POST", "/v1/machines/d1/vfree",
+	  "{\"va\":\"$V\"}", NULL, NULL, STORE_REFUSES, 503,
+	  "service_unavailable" },
+	{ "an exit the store cannot commit", "DELETE",
+	  "/v1/machines/d1/processes/1", NULL, NULL, NULL, STORE_REFUSES, 503,
+	  "service_unavailable" },
+};
+
+/* Replaces the $ markers of a case body with the fixture's addresses. */
+static void expand(const char *t, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *t && o + 24 < cap; t++) {
+		const char *v = NULL;
+		char buf[24];
+
+		if (*t == '$') {
+			switch (*++t) {
+			case 'K': v = kva; break;
+			case 'J': v = kva2; break;
+			case 'V': v = vva; break;
+			case 'P': v = ppa; break;
+			case 'I':
+				snprintf(buf, sizeof(buf), "0x%" PRIx64,
+					 (uint64_t)strtoull(kva, NULL, 16) + 8);
+				v = buf;
+				break;
+			default:
+				ck_abort_msg("bad marker");
+			}
+			o += (size_t)snprintf(out + o, cap - o, "%s", v);
+		} else {
+			out[o++] = *t;
+		}
+	}
+	out[o] = '\0';
+}
+
+START_TEST(refusal_leaves_the_machine_byte_identical)
+{
+	const struct rcase *c = &rcases[_i];
+	char body[256] = "";
+	size_t len0, len1;
+	uint8_t *s0, *s1;
+	uint64_t v0, d0;
+	unsigned commits;
+	bool same;
+
+	/* kva2 freed: the double free's target. */
+	snprintf(body, sizeof(body), "{\"va\":\"%s\"}", kva2);
+	post("/v1/machines/d1/kfree", body);
+	ck_status(200);
+	if (c->body)
+		expand(c->body, body, sizeof(body));
+	s0 = state("d1", &len0);
+	v0 = vm_machine_version(machine("d1"));
+	d0 = vm_machine_digest(machine("d1"));
+	commits = ts.commits;
+	ts.refuse_commit = c->store == STORE_REFUSES;
+
+	call(c->method, c->path, c->ctype ? c->ctype : "application/json",
+	     c->if_match, c->body ? body : NULL, c->body ? strlen(body) : 0);
+	ts.refuse_commit = false;
+	ck_assert_msg(rsp.status == c->status && strcmp(code(), c->code) == 0,
+		      "%s: want %d %s, got %d: %.300s", c->what, c->status,
+		      c->code, rsp.status, rsp.body);
+	ck_assert_ptr_null(header("ETag"));
+
+	s1 = state("d1", &len1);
+	same = len0 == len1 && memcmp(s0, s1, len0) == 0;
+	free(s0);
+	free(s1);
+	ck_assert_msg(same, "%s: the refused request changed the machine's "
+		      "state (%zu -> %zu bytes)", c->what, len0, len1);
+	ck_assert_uint_eq(vm_machine_version(machine("d1")), v0);
+	ck_assert_uint_eq(vm_machine_digest(machine("d1")), d0);
+	/* Only a request the model applied reaches the store. */
+	ck_assert_uint_eq(ts.commits,
+			  commits + (c->store == STORE_REFUSES ? 1 : 0));
+
+	/* And the machine still works: the next mutation is version v0 + 1. */
+	post("/v1/machines/d1/kmalloc", "{\"size\":16}");
+	ck_status(201);
+	ck_assert_uint_eq(num("version"), v0 + 1);
+}
+END_TEST
+
+START_TEST(commit_refused_then_retried_gives_the_same_answer)
+{
+	char first[64];
+
+	/* d3: a copy of d1 as it is now, before anything is refused. */
+	post("/v1/machines/d1/clone", "{\"id\":\"d3\"}");
+	ck_status(201);
+	/* The store refuses d1's kmalloc; the retry is taken ... */
+	ts.refuse_commit = true;
+	post("/v1/machines/d1/kmalloc", "{\"size\":128}");
+	ck_problem(503, "service_unavailable");
+	ts.refuse_commit = false;
+	post("/v1/machines/d1/kmalloc", "{\"size\":128}");
+	ck_status(201);
+	snprintf(first, sizeof(first), "%s %s", str("va"), str("pa"));
+	/* ... and answers what the copy, never refused, answers. */
+	post("/v1/machines/d3/kmalloc", "{\"size\":128}");
+	ck_status(201);
+	snprintf(first + strlen(first), sizeof(first) - strlen(first),
+		 " == %s %s", str("va"), str("pa"));
+	ck_assert_msg(vm_machine_digest(machine("d1")) ==
+			      vm_machine_digest(machine("d3")),
+		      "the retried kmalloc answers otherwise than on a copy "
+		      "never refused: %s", first);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("dispatch");
+	TCase *routes = tcase_create("routes");
+	TCase *json = tcase_create("json");
+	TCase *u64 = tcase_create("parse_u64");
+	TCase *ct = tcase_create("content_type");
+	TCase *im = tcase_create("if_match");
+	TCase *ref = tcase_create("refusals");
+	TCase *all[] = { routes, json, u64, ct, im, ref };
+	SRunner *sr;
+	int failed;
+
+	for (unsigned i = 0; i < sizeof(all) / sizeof(*all); i++) {
+		tcase_add_checked_fixture(all[i], setup, teardown);
+		tcase_set_timeout(all[i], 60);
+		suite_add_tcase(s, all[i]);
+	}
+	tcase_add_test(routes, every_other_method_is_405);
+	tcase_add_test(routes, every_route_is_found_with_its_method);
+	tcase_add_test(routes, a_405_names_the_allowed_methods);
+	tcase_add_loop_test(routes, unknown_paths_are_404_no_such_route, 0,
+			    sizeof(unknown_paths) / sizeof(*unknown_paths));
+	tcase_add_test(routes, unknown_machine_is_404_not_found);
+	tcase_add_test(routes, an_overlong_machine_id_is_404_not_found);
+
+	tcase_add_loop_test(json, scanner_case, 0,
+			    sizeof(jcases) / sizeof(*jcases));
+	tcase_add_test(json, nesting_32_is_fine_33_is_not);
+	tcase_add_test(json, escapes_decode_to_their_characters);
+	tcase_add_loop_test(json, a_nul_escape_never_shortens_a_value, 0,
+			    sizeof(nul_cases) / sizeof(*nul_cases));
+	tcase_add_test(json, an_empty_body_is_an_empty_object);
+	tcase_add_test(json, numbers_at_the_edge_of_2_53);
+
+	tcase_add_loop_test(u64, parse_u64_case, 0,
+			    sizeof(ucases) / sizeof(*ucases));
+
+	tcase_add_loop_test(ct, content_type_case, 0,
+			    sizeof(ctcases) / sizeof(*ctcases));
+
+	tcase_add_test(im, if_match_makes_a_mutation_conditional);
+	tcase_add_test(im, a_refusal_keeps_if_match_usable);
+
+	tcase_add_loop_test(ref, refusal_leaves_the_machine_byte_identical, 0,
+			    sizeof(rcases) / sizeof(*rcases));
+	tcase_add_test(ref, commit_refused_then_retried_gives_the_same_answer);
+
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
