@@ -132,6 +132,8 @@ int api_vfree(struct api_call *c);
 int api_pages(struct api_call *c);
 int api_pages_free(struct api_call *c);
 
+int api_history(struct api_call *c);
+
 int api_translate(struct api_call *c);
 int api_translate_batch(struct api_call *c);
 int api_dma_check(struct api_call *c);

@@ -96,6 +96,7 @@ static const struct api_route routes[] = {
 	{ "POST", M "/pages", api_pages, f_pages, true },
 	{ "POST", M "/pages/free", api_pages_free, f_pages_free, true },
 	{ "GET", M "/cpus", api_cpus, NULL, false },
+	{ "GET", M "/history", api_history, NULL, false },
 	{ "POST", M "/cpus/{n}/switch", api_switch, f_switch, true },
 	{ "POST", M "/translate", api_translate, f_translate, false },
 	{ "POST", M "/translate/batch", api_translate_batch, f_batch, false },
@@ -415,7 +416,7 @@ int api_mutate(struct api_call *c, const struct vm_op *op,
 		return -1;
 	if (if_match(c, vm_machine_version(e->m)) ||
 	    (vm_machine_apply(e->m, op, res, &err) && api_vm_fail(c, &err)) ||
-	    s->ops->commit(s->impl, e, op, &c->prob)) {
+	    s->ops->commit(s->impl, e, op, res, &c->prob)) {
 		api_close(c, e, true);
 		return -1;
 	}

@@ -59,7 +59,19 @@ struct api_store_ops {
 	 * holds the last state it made durable; it may replace e->m).
 	 */
 	int (*commit)(void *impl, struct api_entry *e, const struct vm_op *op,
-		      struct api_problem *p);
+		      const struct vm_op_result *res, struct api_problem *p);
+	/*
+	 * A machine's log after version `after`, oldest first, at most
+	 * limit records: fn gets each (version, record, answer, tenant that
+	 * applied it). Returns how many, or -1 with p filled.
+	 */
+	int (*history)(void *impl, const char *tenant, const char *id,
+		       uint64_t after, unsigned limit,
+		       int (*fn)(void *ctx, uint64_t version,
+				 const struct vm_op *op,
+				 const struct vm_op_result *res,
+				 const char *by),
+		       void *ctx, struct api_problem *p);
 	/* Totals for /metrics. */
 	void (*totals)(void *impl, uint64_t *machines, uint64_t *processes,
 		       uint64_t *frames);

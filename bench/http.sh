@@ -16,7 +16,7 @@ pid=
 cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-"$vmlabd" --listen 127.0.0.1:0 2>"$tmp/err" &
+"$vmlabd" --listen 127.0.0.1:0 --db "$tmp/vmlab.db" 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 200); do
 	port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$tmp/err")

@@ -427,3 +427,113 @@ int vm_op_serialize(const struct vm_op *op, uint8_t **buf, size_t *len)
 	*len = e.len;
 	return 0;
 }
+
+void vm_op_result_encode(const struct vm_op *op, const struct vm_op_result *r,
+			 struct vm_enc *e)
+{
+	enc_u8(e, VM_OP_ENCODING);
+	switch (op->type) {
+	case VM_OP_PROCESS_CREATE:
+		enc_u32(e, r->u.create.pid);
+		break;
+	case VM_OP_MMAP:
+		enc_u64(e, r->u.mmap.start);
+		enc_u64(e, r->u.mmap.end);
+		enc_u8(e, r->u.mmap.prot);
+		break;
+	case VM_OP_KMALLOC:
+		enc_u64(e, r->u.kmalloc.va);
+		enc_u64(e, r->u.kmalloc.pa);
+		enc_u64(e, r->u.kmalloc.size);
+		enc_u8(e, r->u.kmalloc.zero);
+		enc_u8(e, r->u.kmalloc.large);
+		enc_u32(e, r->u.kmalloc.cache);
+		enc_u32(e, r->u.kmalloc.order);
+		enc_u8(e, (uint8_t)r->u.kmalloc.zone);
+		enc_u32(e, r->u.kmalloc.warnings);
+		break;
+	case VM_OP_VMALLOC:
+		enc_u64(e, r->u.vmalloc.va);
+		enc_u64(e, r->u.vmalloc.size);
+		enc_u64(e, r->u.vmalloc.pages);
+		enc_u8(e, r->u.vmalloc.guard);
+		break;
+	case VM_OP_ALLOC_PAGES:
+		enc_u64(e, r->u.alloc_pages.pa);
+		enc_u64(e, r->u.alloc_pages.va);
+		enc_u8(e, r->u.alloc_pages.has_va);
+		enc_u32(e, r->u.alloc_pages.order);
+		enc_u8(e, (uint8_t)r->u.alloc_pages.zone);
+		break;
+	case VM_OP_SWITCH:
+		enc_u32(e, r->u.sw.cpu);
+		enc_u32(e, r->u.sw.prev_pid);
+		enc_u32(e, r->u.sw.next_pid);
+		enc_u64(e, r->u.sw.cr3_before);
+		enc_u64(e, r->u.sw.cr3_after);
+		break;
+	default:
+		break; /* the others answer with the machine's state */
+	}
+}
+
+int vm_op_result_decode(enum vm_op_type type, const void *buf, size_t len,
+			struct vm_op_result *r)
+{
+	struct vm_dec d;
+	bool b = false;
+
+	memset(r, 0, sizeof(*r));
+	dec_init(&d, buf, len);
+	if (dec_u8(&d) != VM_OP_ENCODING)
+		return d.failed ? VM_ECORRUPT : VM_EVERSION;
+	switch (type) {
+	case VM_OP_PROCESS_CREATE:
+		r->u.create.pid = dec_u32(&d);
+		break;
+	case VM_OP_MMAP:
+		r->u.mmap.start = dec_u64(&d);
+		r->u.mmap.end = dec_u64(&d);
+		r->u.mmap.prot = dec_u8(&d);
+		break;
+	case VM_OP_KMALLOC:
+		r->u.kmalloc.va = dec_u64(&d);
+		r->u.kmalloc.pa = dec_u64(&d);
+		r->u.kmalloc.size = dec_u64(&d);
+		dec_bool(&d, &r->u.kmalloc.zero);
+		dec_bool(&d, &r->u.kmalloc.large);
+		r->u.kmalloc.cache = dec_u32(&d);
+		r->u.kmalloc.order = dec_u32(&d);
+		r->u.kmalloc.zone = (enum vm_zone_id)dec_u8(&d);
+		r->u.kmalloc.warnings = dec_u32(&d);
+		if (r->u.kmalloc.zone >= VM_ZONE_COUNT)
+			return VM_ECORRUPT;
+		break;
+	case VM_OP_VMALLOC:
+		r->u.vmalloc.va = dec_u64(&d);
+		r->u.vmalloc.size = dec_u64(&d);
+		r->u.vmalloc.pages = dec_u64(&d);
+		dec_bool(&d, &r->u.vmalloc.guard);
+		break;
+	case VM_OP_ALLOC_PAGES:
+		r->u.alloc_pages.pa = dec_u64(&d);
+		r->u.alloc_pages.va = dec_u64(&d);
+		dec_bool(&d, &b);
+		r->u.alloc_pages.has_va = b;
+		r->u.alloc_pages.order = dec_u32(&d);
+		r->u.alloc_pages.zone = (enum vm_zone_id)dec_u8(&d);
+		if (r->u.alloc_pages.zone >= VM_ZONE_COUNT)
+			return VM_ECORRUPT;
+		break;
+	case VM_OP_SWITCH:
+		r->u.sw.cpu = dec_u32(&d);
+		r->u.sw.prev_pid = dec_u32(&d);
+		r->u.sw.next_pid = dec_u32(&d);
+		r->u.sw.cr3_before = dec_u64(&d);
+		r->u.sw.cr3_after = dec_u64(&d);
+		break;
+	default:
+		break;
+	}
+	return d.failed || d.pos != d.len ? VM_ECORRUPT : 0;
+}

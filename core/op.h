@@ -165,4 +165,15 @@ int vm_op_decode(const void *buf, size_t len, struct vm_op *op);
 /* A record's bytes in a fresh buffer (*buf freed by the caller, free()). */
 int vm_op_serialize(const struct vm_op *op, uint8_t **buf, size_t *len);
 
+/*
+ * The answer of an applied operation, encoded (u8 encoding version, then
+ * the fields the type answers, as the record's), so that a machine's
+ * history can show what each operation answered. Decoding needs the
+ * operation's type; VM_ECORRUPT when the bytes do not fit it.
+ */
+void vm_op_result_encode(const struct vm_op *op, const struct vm_op_result *r,
+			 struct vm_enc *e);
+int vm_op_result_decode(enum vm_op_type type, const void *buf, size_t len,
+			struct vm_op_result *r);
+
 #endif

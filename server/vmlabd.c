@@ -7,7 +7,7 @@
  * string is kept); the body accumulates up to --max-body, and a body
  * announced larger by Content-Length is refused with 413 before it is
  * read. SIGTERM and SIGINT stop accepting, let requests in flight finish,
- * and exit 0.
+ * snapshot the changed machines and exit 0.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -31,7 +31,8 @@
 #include <microhttpd.h>
 
 #include "api/api.h"
-#include "memstore.h"
+#include "db/db.h"
+#include "store.h"
 #include "metrics.h"
 
 #ifndef PACKAGE_VERSION
@@ -48,6 +49,7 @@ struct options {
 	size_t max_body;
 	size_t max_machines;
 	uint64_t max_memory;
+	enum db_durability durability;
 	unsigned max_connections;
 	unsigned timeout;
 };
@@ -56,7 +58,7 @@ struct server {
 	struct options opt;
 	atomic_int inflight;      /* requests begun and not yet completed */
 	struct api_ctx api;
-	struct memstore *store;
+	struct store *store;
 	struct metrics *metrics;
 };
 
@@ -82,9 +84,14 @@ static void usage(FILE *f)
 		"                        loopback only until authentication "
 		"exists;\n"
 		"                        port 0 picks a free port)\n"
-		"  --db FILE             database file (default vmlab.db; "
-		"machines live\n"
-		"                        in memory only in this version)\n"
+		"  --db FILE             the SQLite database of machines "
+		"(default\n"
+		"                        vmlab.db, created when absent)\n"
+		"  --durability MODE     full (default: every acknowledged "
+		"change is\n"
+		"                        on disk) or normal (faster; a power "
+		"loss may\n"
+		"                        take back the last changes)\n"
 		"  --threads N           HTTP worker threads (default: CPUs)\n"
 		"  --max-body BYTES      largest request body (default 1 MiB)\n"
 		"  --max-machines N      most machines held (default 10000)\n"
@@ -122,6 +129,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "db", required_argument, NULL, 'd' },
+		{ "durability", required_argument, NULL, 'D' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "max-body", required_argument, NULL, 'b' },
 		{ "max-machines", required_argument, NULL, 'm' },
@@ -151,6 +159,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'd':
 			o->db = optarg;
+			break;
+		case 'D':
+			if (strcmp(optarg, "full") == 0) {
+				o->durability = DB_FULL;
+			} else if (strcmp(optarg, "normal") == 0) {
+				o->durability = DB_NORMAL;
+			} else {
+				fprintf(stderr, "vmlabd: --durability is full "
+					"or normal\n");
+				return -1;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -436,14 +455,30 @@ int main(int argc, char **argv)
 			"(127.0.0.0/8, ::1)\n", s.opt.listen);
 		return 2;
 	}
-	s.store = memstore_create(s.opt.max_machines);
+	{
+		char why[DB_ERROR_MAX + 256] = "";
+		struct db *db = db_open(s.opt.db, s.opt.durability, NULL, why);
+
+		if (!db) {
+			fprintf(stderr, "vmlabd: cannot use the database %s\n"
+				"vmlabd: the file was left as it is\n", why);
+			return 1;
+		}
+		s.store = store_create(db, s.opt.max_machines, 100000);
+		if (store_load(s.store, why, sizeof(why))) {
+			fprintf(stderr, "vmlabd: cannot load %s: %s\n",
+				s.opt.db, why);
+			store_free(s.store);
+			return 1;
+		}
+	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.max_machines = s.opt.max_machines;
 	cfg.max_memory = s.opt.max_memory;
 	cfg.openapi = vmlab_openapi;
 	cfg.openapi_len = vmlab_openapi_len;
 	cfg.version = PACKAGE_VERSION;
-	s.api.store = memstore_api(s.store);
+	s.api.store = store_api(s.store);
 	s.api.config = cfg;
 	s.metrics = metrics_create(s.api.store);
 	s.api.metrics = metrics_text;
@@ -471,19 +506,21 @@ int main(int argc, char **argv)
 	if (!d) {
 		fprintf(stderr, "vmlabd: cannot listen on %s: %s\n",
 			s.opt.listen, strerror(errno));
+		metrics_free(s.metrics);
+		store_free(s.store);
 		return 1;
 	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	fprintf(stderr,
 		"vmlabd %s: listening on http://%s%s%s:%u/ with %u threads\n"
-		"vmlabd: machines live in memory only in this version: %s is "
-		"not used and they are lost when vmlabd stops\n",
+		"vmlabd: %zu machines from %s (durability %s)\n",
 		PACKAGE_VERSION, ss.ss_family == AF_INET6 ? "[" : "",
 		ss.ss_family == AF_INET6
 			? "::1"
 			: inet_ntoa(((struct sockaddr_in *)&ss)->sin_addr),
 		ss.ss_family == AF_INET6 ? "]" : "",
-		info ? info->port : 0, s.opt.threads, s.opt.db);
+		info ? info->port : 0, s.opt.threads, store_count(s.store),
+		s.opt.db, s.opt.durability == DB_FULL ? "full" : "normal");
 	fflush(stderr);
 
 	while (sigwait(&set, &sig) != 0)
@@ -499,7 +536,7 @@ int main(int argc, char **argv)
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	MHD_stop_daemon(d);
 	metrics_free(s.metrics);
-	memstore_free(s.store);
+	store_free(s.store);
 	fprintf(stderr, "vmlabd: stopped\n");
 	return 0;
 }

@@ -151,13 +151,14 @@ static size_t ts_list(void *impl, const char *tenant, const char *after,
 }
 
 static int ts_commit(void *impl, struct api_entry *e, const struct vm_op *op,
-		     struct api_problem *p)
+		     const struct vm_op_result *res, struct api_problem *p)
 {
 	struct slot *s = (struct slot *)e;
 	struct vm_machine *back;
 
 	(void)impl;
 	(void)op;
+	(void)res;
 	ts.commits++;
 	if (ts.refuse_commit) {
 		/* Back to the last committed state, as the contract says. */
@@ -186,7 +187,9 @@ static void ts_totals(void *impl, uint64_t *machines, uint64_t *processes,
 }
 
 static const struct api_store_ops ts_ops = {
-	ts_create, ts_open, ts_close, ts_remove, ts_list, ts_commit, ts_totals,
+	.create = ts_create, .open = ts_open, .close = ts_close,
+	.remove = ts_remove, .list = ts_list, .commit = ts_commit,
+	.totals = ts_totals,
 };
 
 /* ---- calling the API ---- */

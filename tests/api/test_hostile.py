@@ -422,6 +422,8 @@ ROUTES = {
         "machine", valid=v_get(lambda f: f.m + "/frames")),
     "GET " + M + "/slabs": Route(
         "machine", valid=v_get(lambda f: f.m + "/slabs")),
+    "GET " + M + "/history": Route(
+        "machine", valid=v_get(lambda f: f.m + "/history")),
     "POST " + M + "/processes": Route(
         "machine", bases=lambda f: [PROCESS_BASE],
         rules={

@@ -167,6 +167,8 @@ class Document(unittest.TestCase):
         want = {("GET", "/v1/machines"): ["page_size", "page_token"],
                 ("GET", "/v1/machines/{m}/processes"):
                     ["page_size", "page_token"],
+                ("GET", "/v1/machines/{m}/history"):
+                    ["page_size", "page_token"],
                 ("GET", "/v1/machines/{m}/frames"):
                     ["owner", "start_pfn", "end_pfn"]}
         for method, pattern, op in operations(self.doc):
@@ -272,7 +274,8 @@ class Document(unittest.TestCase):
             # Any route refuses a body it cannot read; a path with {m},
             # {pid} or {n} names something that may not exist; only a
             # route with body fields checks Content-Type; only a mutation
-            # takes If-Match (and commits to the store).
+            # takes If-Match (and commits to the store); the history
+            # reads the store's log, which may fail to read (503).
             want = {400, 413, 422}
             if "{" in pattern:
                 want.add(404)
@@ -280,6 +283,8 @@ class Document(unittest.TestCase):
                 want.add(415)
             if r["mutates"]:
                 want |= {412, 503}
+            if pattern.endswith("/history"):
+                want.add(503)
             self.assertEqual(got - {404, 409}, want - {404, 409}, where)
             self.assertTrue(want <= got, where)
             for s in got:
@@ -476,6 +481,10 @@ class Live(vmlab.DaemonTest):
 
         # CPUs and translation.
         self.ok("GET", base + "/cpus")
+        hist = self.ok("GET", base + "/history?page_size=2")
+        self.assertEqual(len(hist["operations"]), 2)
+        self.ok("GET", base + "/history?page_token=" +
+                hist["next_page_token"])
         sw = self.ok("POST", base + "/cpus/1/switch", {"pid": pid})
         self.assertEqual(sw["next_pid"], pid)
         t = self.ok("POST", base + "/translate",

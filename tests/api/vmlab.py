@@ -47,6 +47,10 @@ class Daemon:
         self.proc = None
         self.port = None
         self.err = tempfile.TemporaryFile(mode="w+")
+        # Each daemon has its own database, unless the test names one.
+        self.dir = tempfile.TemporaryDirectory(prefix="vmlabd-")
+        if "--db" not in self.args:
+            self.args += ["--db", os.path.join(self.dir.name, "vmlab.db")]
 
     def start(self):
         cmd = [VMLABD, "--listen", "127.0.0.1:0", "--threads", "2"]

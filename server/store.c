@@ -1,0 +1,583 @@
+/* store.c - machines in memory, made durable in SQLite; see store.h. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/enc.h"
+#include "core/machine.h"
+#include "core/state.h"
+#include "store.h"
+
+#define TENANT_MAX 63
+/* A snapshot every this many operations bounds replay at start. */
+#define SNAPSHOT_EVERY 1024
+
+struct entry {
+	struct api_entry pub;        /* what the API sees */
+	char tenant[TENANT_MAX + 1];
+	pthread_rwlock_t lock;       /* the machine's */
+	atomic_uint refs;            /* the table's, and each opener's */
+	bool removed;                /* under lock */
+	uint64_t snapshot_version;   /* under lock */
+	/* Counts for /metrics, refreshed by each writer. */
+	atomic_uint_fast64_t processes, frames;
+};
+
+struct store {
+	pthread_rwlock_t lock;       /* the table's */
+	struct entry **v;            /* sorted by (tenant, id) */
+	size_t n, cap, max;
+	struct db *db;
+	pthread_mutex_t db_lock;     /* one writer of the database at a time */
+	uint64_t keep;
+};
+
+struct store *store_create(struct db *db, size_t max_machines, uint64_t keep)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		abort();
+	pthread_rwlock_init(&s->lock, NULL);
+	pthread_mutex_init(&s->db_lock, NULL);
+	s->max = max_machines;
+	s->db = db;
+	s->keep = keep;
+	return s;
+}
+
+static void entry_free(struct entry *e)
+{
+	vm_machine_free(e->pub.m);
+	pthread_rwlock_destroy(&e->lock);
+	free(e);
+}
+
+static int cmp_key(const char *tenant, const char *id, const struct entry *e)
+{
+	int c = strcmp(tenant, e->tenant);
+
+	return c ? c : strcmp(id, e->pub.id);
+}
+
+/* The index of (tenant, id), or where it would go; *found says which. */
+static size_t find(const struct store *s, const char *tenant, const char *id,
+		   bool *found)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = cmp_key(tenant, id, s->v[mid]);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*found = false;
+	return lo;
+}
+
+static struct entry *entry_new(const char *tenant, const char *id,
+			       const char *created, struct vm_machine *m)
+{
+	struct entry *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		abort();
+	snprintf(e->pub.id, sizeof(e->pub.id), "%s", id);
+	snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
+	snprintf(e->pub.created, sizeof(e->pub.created), "%s", created);
+	e->pub.m = m;
+	e->snapshot_version = vm_machine_version(m);
+	atomic_init(&e->refs, 1); /* the table's */
+	atomic_init(&e->processes, vm_machine_nprocesses(m));
+	atomic_init(&e->frames, vm_machine_frames_in_use(m));
+	pthread_rwlock_init(&e->lock, NULL);
+	return e;
+}
+
+/* Puts e in the table at i (table write-locked). */
+static void insert_at(struct store *s, size_t i, struct entry *e)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		if (!s->v)
+			abort();
+	}
+	memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
+	s->v[i] = e;
+	s->n++;
+}
+
+/* ---- durability ---- */
+
+static int db_failed(struct store *s, struct api_problem *p, const char *what)
+{
+	return api_fail(p, "service_unavailable",
+			"the database could not be written (%s: %.200s); "
+			"nothing was changed, try again", what,
+			db_error(s->db));
+}
+
+/* Stores a new machine's first snapshot (db locked by the caller). */
+static int persist_new(struct store *s, const char *tenant, const char *id,
+		       const char *created, const struct vm_machine *m,
+		       struct api_problem *p)
+{
+	uint8_t *state;
+	size_t len;
+	int rc;
+
+	vm_state_serialize(m, &state, &len);
+	rc = db_begin(s->db) ||
+	     db_machine_insert(s->db, tenant, id, created, state, len,
+			       vm_machine_version(m)) ||
+	     db_commit(s->db);
+	free(state);
+	if (rc) {
+		db_rollback(s->db);
+		return db_failed(s, p, "create");
+	}
+	return 0;
+}
+
+struct reload {
+	struct vm_machine *m;
+	int rc;
+};
+
+static int reload_machine(void *ctx, const struct db_machine *dm)
+{
+	struct reload *r = ctx;
+
+	r->rc = vm_state_decode(dm->state, dm->state_len, &r->m, NULL);
+	return r->rc;
+}
+
+static int reload_op(void *ctx, const struct db_op *o)
+{
+	struct reload *r = ctx;
+	struct vm_op op;
+
+	if (vm_op_decode(o->rec, o->len, &op) ||
+	    vm_machine_apply(r->m, &op, NULL, NULL) ||
+	    vm_machine_digest(r->m) != o->digest ||
+	    vm_machine_version(r->m) != o->version)
+		return r->rc = -1;
+	return 0;
+}
+
+/* The machine as the database holds it; NULL when it cannot be read. */
+static struct vm_machine *reload(struct store *s, const struct entry *e)
+{
+	struct reload r = { NULL, 0 };
+
+	if (db_load_one(s->db, e->tenant, e->pub.id, reload_machine, reload_op,
+			&r) != 0) {
+		vm_machine_free(r.m);
+		return NULL;
+	}
+	return r.m;
+}
+
+static int ms_create(void *impl, const char *tenant, const char *id,
+		     struct vm_machine *m, struct api_problem *p)
+{
+	struct store *s = impl;
+	bool found;
+	size_t i;
+	time_t now = time(NULL);
+	struct tm tm;
+	char created[32];
+
+	gmtime_r(&now, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pthread_rwlock_wrlock(&s->lock);
+	i = find(s, tenant, id, &found);
+	if (found) {
+		pthread_rwlock_unlock(&s->lock);
+		return api_fail(p, "already_exists",
+				"a machine \"%s\" exists already", id);
+	}
+	if (s->max && s->n >= s->max) {
+		pthread_rwlock_unlock(&s->lock);
+		return api_fail(p, "too_many_machines",
+				"this server holds at most %zu machines",
+				s->max);
+	}
+	pthread_mutex_lock(&s->db_lock);
+	if (persist_new(s, tenant, id, created, m, p)) {
+		pthread_mutex_unlock(&s->db_lock);
+		pthread_rwlock_unlock(&s->lock);
+		return -1;
+	}
+	pthread_mutex_unlock(&s->db_lock);
+	insert_at(s, i, entry_new(tenant, id, created, m));
+	pthread_rwlock_unlock(&s->lock);
+	return 0;
+}
+
+/* Drops a reference; the last one frees. */
+static void unref(struct entry *e)
+{
+	if (atomic_fetch_sub(&e->refs, 1) == 1)
+		entry_free(e);
+}
+
+static struct api_entry *ms_open(void *impl, const char *tenant,
+				 const char *id, bool write)
+{
+	struct store *s = impl;
+	struct entry *e = NULL;
+	bool found;
+	size_t i;
+
+	pthread_rwlock_rdlock(&s->lock);
+	i = find(s, tenant, id, &found);
+	if (found) {
+		e = s->v[i];
+		atomic_fetch_add(&e->refs, 1);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	if (!e)
+		return NULL;
+	if (write)
+		pthread_rwlock_wrlock(&e->lock);
+	else
+		pthread_rwlock_rdlock(&e->lock);
+	if (e->removed) {
+		pthread_rwlock_unlock(&e->lock);
+		unref(e);
+		return NULL;
+	}
+	return &e->pub;
+}
+
+static void ms_close(void *impl, struct api_entry *pub, bool write)
+{
+	struct entry *e = (struct entry *)pub;
+
+	(void)impl;
+	if (write) {
+		atomic_store(&e->processes, vm_machine_nprocesses(e->pub.m));
+		atomic_store(&e->frames, vm_machine_frames_in_use(e->pub.m));
+	}
+	pthread_rwlock_unlock(&e->lock);
+	unref(e);
+}
+
+static int ms_remove(void *impl, const char *tenant, const char *id,
+		     struct api_problem *p)
+{
+	struct store *s = impl;
+	struct entry *e;
+	bool found;
+	size_t i;
+	int rc;
+
+	pthread_rwlock_wrlock(&s->lock);
+	i = find(s, tenant, id, &found);
+	if (!found) {
+		pthread_rwlock_unlock(&s->lock);
+		return api_fail(p, "not_found", "no machine \"%s\"", id);
+	}
+	e = s->v[i];
+	pthread_mutex_lock(&s->db_lock);
+	rc = db_begin(s->db) || db_machine_delete(s->db, tenant, id) ||
+	     db_commit(s->db);
+	if (rc)
+		db_rollback(s->db);
+	pthread_mutex_unlock(&s->db_lock);
+	if (rc) {
+		pthread_rwlock_unlock(&s->lock);
+		return db_failed(s, p, "delete");
+	}
+	memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
+	s->n--;
+	pthread_rwlock_unlock(&s->lock);
+	/* Wait for the machine's current users, then let it go. */
+	pthread_rwlock_wrlock(&e->lock);
+	e->removed = true;
+	pthread_rwlock_unlock(&e->lock);
+	unref(e);
+	return 0;
+}
+
+static size_t ms_list(void *impl, const char *tenant, const char *after,
+		      size_t limit, char (*ids)[API_ID_MAX + 1], bool *more)
+{
+	struct store *s = impl;
+	size_t i, n = 0;
+	bool found;
+
+	pthread_rwlock_rdlock(&s->lock);
+	i = find(s, tenant, after, &found);
+	if (found)
+		i++;
+	for (; i < s->n && strcmp(s->v[i]->tenant, tenant) == 0; i++) {
+		if (n == limit) {
+			*more = true;
+			break;
+		}
+		strcpy(ids[n++], s->v[i]->pub.id);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return n;
+}
+
+/*
+ * Makes an applied operation durable before it is acknowledged; the
+ * caller holds the machine's write lock.
+ */
+static int ms_commit(void *impl, struct api_entry *pub, const struct vm_op *op,
+		     const struct vm_op_result *res, struct api_problem *p)
+{
+	struct store *s = impl;
+	struct entry *e = (struct entry *)pub;
+	struct vm_enc rec, ans;
+	uint64_t version = vm_machine_version(e->pub.m);
+	uint64_t digest = vm_machine_digest(e->pub.m);
+	uint8_t *state = NULL;
+	size_t len = 0;
+	int rc;
+
+	enc_init(&rec);
+	enc_init(&ans);
+	vm_op_encode(op, &rec);
+	vm_op_result_encode(op, res, &ans);
+	if (version - e->snapshot_version >= SNAPSHOT_EVERY)
+		vm_state_serialize(e->pub.m, &state, &len);
+	pthread_mutex_lock(&s->db_lock);
+	rc = db_begin(s->db) ||
+	     db_op_append(s->db, e->tenant, e->pub.id, version, rec.buf,
+			  rec.len, ans.buf, ans.len, digest, e->tenant) ||
+	     (state && db_snapshot(s->db, e->tenant, e->pub.id, state, len,
+				   version, s->keep)) ||
+	     db_commit(s->db);
+	if (rc) {
+		struct vm_machine *back;
+
+		db_rollback(s->db);
+		/* Put the machine back exactly as the database has it. */
+		back = reload(s, e);
+		pthread_mutex_unlock(&s->db_lock);
+		if (back) {
+			vm_machine_free(e->pub.m);
+			e->pub.m = back;
+		} else {
+			/* Unreadable too: serve it no more until restart. */
+			e->removed = true;
+		}
+		rc = db_failed(s, p, vm_op_name(op->type));
+	} else {
+		pthread_mutex_unlock(&s->db_lock);
+		if (state)
+			e->snapshot_version = version;
+	}
+	free(state);
+	enc_release(&rec);
+	enc_release(&ans);
+	return rc;
+}
+
+struct hist {
+	int (*fn)(void *ctx, uint64_t version, const struct vm_op *op,
+		  const struct vm_op_result *res, const char *by);
+	void *ctx;
+	int bad;
+};
+
+static int hist_op(void *ctx, const struct db_op *o)
+{
+	struct hist *h = ctx;
+	struct vm_op op;
+	struct vm_op_result res;
+
+	if (vm_op_decode(o->rec, o->len, &op) ||
+	    vm_op_result_decode(op.type, o->result, o->result_len, &res)) {
+		h->bad = 1;
+		return 1;
+	}
+	return h->fn(h->ctx, o->version, &op, &res, o->by);
+}
+
+static int ms_history(void *impl, const char *tenant, const char *id,
+		      uint64_t after, unsigned limit,
+		      int (*fn)(void *ctx, uint64_t version,
+				const struct vm_op *op,
+				const struct vm_op_result *res, const char *by),
+		      void *ctx, struct api_problem *p)
+{
+	struct store *s = impl;
+	struct hist h = { fn, ctx, 0 };
+	int n;
+
+	pthread_mutex_lock(&s->db_lock);
+	n = db_history(s->db, tenant, id, after, limit, hist_op, &h);
+	pthread_mutex_unlock(&s->db_lock);
+	if (n < 0 || h.bad)
+		return api_fail(p, "service_unavailable",
+				"the history could not be read: %.200s",
+				h.bad ? "a record does not decode"
+				      : db_error(s->db));
+	return n;
+}
+
+static void ms_totals(void *impl, uint64_t *machines, uint64_t *processes,
+		      uint64_t *frames)
+{
+	struct store *s = impl;
+
+	*machines = *processes = *frames = 0;
+	pthread_rwlock_rdlock(&s->lock);
+	*machines = s->n;
+	for (size_t i = 0; i < s->n; i++) {
+		*processes += atomic_load(&s->v[i]->processes);
+		*frames += atomic_load(&s->v[i]->frames);
+	}
+	pthread_rwlock_unlock(&s->lock);
+}
+
+static const struct api_store_ops ops = {
+	.create = ms_create,
+	.open = ms_open,
+	.close = ms_close,
+	.remove = ms_remove,
+	.list = ms_list,
+	.commit = ms_commit,
+	.history = ms_history,
+	.totals = ms_totals,
+};
+
+struct api_store store_api(struct store *s)
+{
+	struct api_store st = { &ops, s };
+
+	return st;
+}
+
+size_t store_count(struct store *s)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&s->lock);
+	n = s->n;
+	pthread_rwlock_unlock(&s->lock);
+	return n;
+}
+
+/* ---- start and stop ---- */
+
+struct loader {
+	struct store *s;
+	struct entry *cur;
+	char *why;
+	size_t len;
+};
+
+static int load_machine(void *ctx, const struct db_machine *dm)
+{
+	struct loader *l = ctx;
+	struct vm_machine *m;
+	struct vm_error err = { 0, "" };
+	bool found;
+	size_t i;
+
+	if (vm_state_decode(dm->state, dm->state_len, &m, &err)) {
+		snprintf(l->why, l->len, "machine %s.%s: its snapshot does not "
+			 "decode: %s", dm->tenant, dm->id, err.detail);
+		return -1;
+	}
+	l->cur = entry_new(dm->tenant, dm->id, dm->created, m);
+	i = find(l->s, dm->tenant, dm->id, &found);
+	insert_at(l->s, i, l->cur);
+	return 0;
+}
+
+static int load_op(void *ctx, const struct db_op *o)
+{
+	struct loader *l = ctx;
+	struct vm_machine *m = l->cur->pub.m;
+	struct vm_op op;
+	struct vm_error err = { 0, "" };
+
+	if (vm_op_decode(o->rec, o->len, &op)) {
+		snprintf(l->why, l->len, "machine %s.%s: the record of version "
+			 "%llu does not decode", l->cur->tenant, l->cur->pub.id,
+			 (unsigned long long)o->version);
+		return -1;
+	}
+	if (vm_machine_apply(m, &op, NULL, &err) ||
+	    vm_machine_version(m) != o->version ||
+	    vm_machine_digest(m) != o->digest) {
+		snprintf(l->why, l->len, "machine %s.%s: replaying version "
+			 "%llu (%s) does not give the digest it had (%016llx)%s"
+			 "%s: this vmlabd's model differs from the one that "
+			 "wrote it", l->cur->tenant, l->cur->pub.id,
+			 (unsigned long long)o->version, vm_op_name(op.type),
+			 (unsigned long long)o->digest, err.detail[0] ? ": " : "",
+			 err.detail);
+		return -1;
+	}
+	return 0;
+}
+
+int store_load(struct store *s, char *why, size_t len)
+{
+	struct loader l = { s, NULL, why, len };
+	int rc;
+
+	pthread_rwlock_wrlock(&s->lock);
+	rc = db_load(s->db, load_machine, load_op, &l);
+	pthread_rwlock_unlock(&s->lock);
+	if (rc && why[0] == '\0')
+		snprintf(why, len, "%s", db_error(s->db));
+	return rc ? -1 : 0;
+}
+
+void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	/*
+	 * A clean stop snapshots every machine changed since its last
+	 * snapshot, so that an upgrade never replays old records under new
+	 * code (SPEC 1.9).
+	 */
+	if (s->db && db_begin(s->db) == 0) {
+		int rc = 0;
+
+		for (size_t i = 0; i < s->n && rc == 0; i++) {
+			struct entry *e = s->v[i];
+			uint64_t v = vm_machine_version(e->pub.m);
+			uint8_t *state;
+			size_t len;
+
+			if (v == e->snapshot_version)
+				continue;
+			vm_state_serialize(e->pub.m, &state, &len);
+			rc = db_snapshot(s->db, e->tenant, e->pub.id, state, len,
+					 v, s->keep);
+			free(state);
+		}
+		if (rc || db_commit(s->db))
+			db_rollback(s->db);
+	}
+	for (size_t i = 0; i < s->n; i++)
+		entry_free(s->v[i]);
+	free(s->v);
+	db_close(s->db);
+	pthread_mutex_destroy(&s->db_lock);
+	pthread_rwlock_destroy(&s->lock);
+	free(s);
+}
