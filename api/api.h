@@ -12,8 +12,10 @@
 #ifndef API_API_H
 #define API_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "problem.h"
 #include "store.h"
 
 struct api_request {
@@ -24,6 +26,14 @@ struct api_request {
 	const char *if_match;      /* NULL when absent */
 	const char *body;
 	size_t body_len;
+	/*
+	 * Set by a server that can hold an answer until its operation is
+	 * durable: a mutation is then queued for a group commit, the
+	 * response comes back with `pending` set, and done() says later
+	 * whether to send it (ok) or a problem instead (api_problem_response).
+	 */
+	void (*commit_done)(void *cls, bool ok, const struct api_problem *p);
+	void *commit_cls;
 };
 
 #define API_MAX_HEADERS 4
@@ -39,6 +49,7 @@ struct api_response {
 		char value[96];
 	} headers[API_MAX_HEADERS];
 	const char *route;         /* route pattern, for metrics; static */
+	bool pending;              /* hold until commit_done (see above) */
 };
 
 struct api_config {
@@ -62,5 +73,9 @@ void api_dispatch(struct api_ctx *ctx, const struct api_request *req,
 		  struct api_response *resp);
 
 void api_response_release(struct api_response *resp);
+
+/* Replaces resp with the problem p (its body, status, headers). */
+void api_problem_response(struct api_response *resp,
+			  const struct api_problem *p);
 
 #endif

@@ -148,6 +148,24 @@ static bool match(const char *pattern, const char *path,
 	return *pattern == '\0' && *path == '\0';
 }
 
+static void send_problem(struct api_call *c);
+
+void api_problem_response(struct api_response *resp,
+			  const struct api_problem *p)
+{
+	struct api_call c;
+	const char *route = resp->route;
+
+	memset(&c, 0, sizeof(c));
+	c.resp = resp;
+	c.prob = *p;
+	free(resp->body);
+	resp->body = NULL;
+	resp->pending = false;
+	send_problem(&c);
+	resp->route = route;
+}
+
 static void send_problem(struct api_call *c)
 {
 	const struct api_problem_type *t = api_problem_type(c->prob.code);
@@ -415,8 +433,16 @@ int api_mutate(struct api_call *c, const struct vm_op *op,
 	if (!e)
 		return -1;
 	if (if_match(c, vm_machine_version(e->m)) ||
-	    (vm_machine_apply(e->m, op, res, &err) && api_vm_fail(c, &err)) ||
-	    s->ops->commit(s->impl, e, op, res, &c->prob)) {
+	    (vm_machine_apply(e->m, op, res, &err) && api_vm_fail(c, &err))) {
+		api_close(c, e, true);
+		return -1;
+	}
+	if (c->req->commit_done && s->ops->commit_async) {
+		/* Answered once durable: the server holds the response. */
+		s->ops->commit_async(s->impl, e, op, res, c->req->commit_done,
+				     c->req->commit_cls);
+		c->resp->pending = true;
+	} else if (s->ops->commit(s->impl, e, op, res, &c->prob)) {
 		api_close(c, e, true);
 		return -1;
 	}

@@ -72,6 +72,24 @@ struct api_store_ops {
 				 const struct vm_op_result *res,
 				 const char *by),
 		       void *ctx, struct api_problem *p);
+	/*
+	 * Optional: queues the operation for a group commit instead of
+	 * committing it now (SPEC part 3: many mutations share one
+	 * transaction and one fsync). The entry stays write-locked (close()
+	 * defers the unlock) until the store has committed or refused it;
+	 * then done(cls, ok, p) runs on the store's thread: ok, or refused
+	 * with p filled and the machine back as it was.
+	 */
+	void (*commit_async)(void *impl, struct api_entry *e,
+			     const struct vm_op *op,
+			     const struct vm_op_result *res,
+			     void (*done)(void *cls, bool ok,
+					  const struct api_problem *p),
+			     void *cls);
+	/* Optional, for /metrics: transactions committed, operations made
+	 * durable. */
+	void (*counters)(void *impl, uint64_t *transactions,
+			 uint64_t *operations);
 	/* Totals for /metrics. */
 	void (*totals)(void *impl, uint64_t *machines, uint64_t *processes,
 		       uint64_t *frames);

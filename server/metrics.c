@@ -159,6 +159,21 @@ char *metrics_text(void *cls)
 	out(&b, "# HELP vmlab_frames_in_use Simulated frames allocated in all "
 		"machines.\n# TYPE vmlab_frames_in_use gauge\n"
 		"vmlab_frames_in_use %llu\n", (unsigned long long)frames);
+	if (m->store.ops->counters) {
+		uint64_t tx, ops;
+
+		m->store.ops->counters(m->store.impl, &tx, &ops);
+		out(&b, "# HELP vmlab_db_transactions_total Database transactions "
+			"committed (one fsync each with durability full).\n"
+			"# TYPE vmlab_db_transactions_total counter\n"
+			"vmlab_db_transactions_total %llu\n",
+		    (unsigned long long)tx);
+		out(&b, "# HELP vmlab_durable_operations_total Operations made "
+			"durable by group commits.\n# TYPE "
+			"vmlab_durable_operations_total counter\n"
+			"vmlab_durable_operations_total %llu\n",
+		    (unsigned long long)ops);
+	}
 	out(&b, "# HELP vmlab_connections Open HTTP connections.\n# TYPE "
 		"vmlab_connections gauge\nvmlab_connections %lld\n",
 	    (long long)atomic_load(&m->connections));

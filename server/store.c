@@ -10,6 +10,7 @@
 #include "core/machine.h"
 #include "core/state.h"
 #include "store.h"
+#include "xlock.h"
 
 #define TENANT_MAX 63
 /* A snapshot every this many operations bounds replay at start. */
@@ -18,12 +19,32 @@
 struct entry {
 	struct api_entry pub;        /* what the API sees */
 	char tenant[TENANT_MAX + 1];
-	pthread_rwlock_t lock;       /* the machine's */
+	struct xlock lock;           /* the machine's */
 	atomic_uint refs;            /* the table's, and each opener's */
 	bool removed;                /* under lock */
 	uint64_t snapshot_version;   /* under lock */
+	/*
+	 * A queued commit keeps the write lock past close(): under mu,
+	 * `pending` says a commit is queued, `closed` that the writer has
+	 * closed meanwhile (the committer then releases the lock).
+	 */
+	pthread_mutex_t mu;
+	bool pending, closed;
 	/* Counts for /metrics, refreshed by each writer. */
 	atomic_uint_fast64_t processes, frames;
+};
+
+/* An operation waiting for the group commit. */
+struct pending {
+	struct entry *e;             /* referenced, write-locked */
+	struct vm_op op;
+	struct vm_enc rec, ans;
+	uint64_t version, digest;
+	uint8_t *state;              /* a snapshot to store with it, or NULL */
+	size_t state_len;
+	void (*done)(void *cls, bool ok, const struct api_problem *p);
+	void *cls;
+	struct pending *next;
 };
 
 struct store {
@@ -33,7 +54,16 @@ struct store {
 	struct db *db;
 	pthread_mutex_t db_lock;     /* one writer of the database at a time */
 	uint64_t keep;
+	/* The group committer: a queue, and the thread that drains it. */
+	pthread_mutex_t q_mu;
+	pthread_cond_t q_cv;
+	struct pending *q_head, **q_tail;
+	bool q_stop;
+	pthread_t committer;
+	atomic_uint_fast64_t durable_ops;
 };
+
+static void *committer_main(void *arg);
 
 struct store *store_create(struct db *db, size_t max_machines, uint64_t keep)
 {
@@ -46,13 +76,19 @@ struct store *store_create(struct db *db, size_t max_machines, uint64_t keep)
 	s->max = max_machines;
 	s->db = db;
 	s->keep = keep;
+	pthread_mutex_init(&s->q_mu, NULL);
+	pthread_cond_init(&s->q_cv, NULL);
+	s->q_tail = &s->q_head;
+	if (pthread_create(&s->committer, NULL, committer_main, s))
+		abort();
 	return s;
 }
 
 static void entry_free(struct entry *e)
 {
 	vm_machine_free(e->pub.m);
-	pthread_rwlock_destroy(&e->lock);
+	xlock_destroy(&e->lock);
+	pthread_mutex_destroy(&e->mu);
 	free(e);
 }
 
@@ -101,7 +137,8 @@ static struct entry *entry_new(const char *tenant, const char *id,
 	atomic_init(&e->refs, 1); /* the table's */
 	atomic_init(&e->processes, vm_machine_nprocesses(m));
 	atomic_init(&e->frames, vm_machine_frames_in_use(m));
-	pthread_rwlock_init(&e->lock, NULL);
+	xlock_init(&e->lock);
+	pthread_mutex_init(&e->mu, NULL);
 	return e;
 }
 
@@ -252,11 +289,11 @@ static struct api_entry *ms_open(void *impl, const char *tenant,
 	if (!e)
 		return NULL;
 	if (write)
-		pthread_rwlock_wrlock(&e->lock);
+		xlock_write(&e->lock);
 	else
-		pthread_rwlock_rdlock(&e->lock);
+		xlock_read(&e->lock);
 	if (e->removed) {
-		pthread_rwlock_unlock(&e->lock);
+		xlock_unlock(&e->lock);
 		unref(e);
 		return NULL;
 	}
@@ -269,10 +306,19 @@ static void ms_close(void *impl, struct api_entry *pub, bool write)
 
 	(void)impl;
 	if (write) {
+		bool deferred;
+
 		atomic_store(&e->processes, vm_machine_nprocesses(e->pub.m));
 		atomic_store(&e->frames, vm_machine_frames_in_use(e->pub.m));
+		/* With a commit queued, the committer releases the lock. */
+		pthread_mutex_lock(&e->mu);
+		deferred = e->pending;
+		e->closed = deferred;
+		pthread_mutex_unlock(&e->mu);
+		if (deferred)
+			return;
 	}
-	pthread_rwlock_unlock(&e->lock);
+	xlock_unlock(&e->lock);
 	unref(e);
 }
 
@@ -306,9 +352,9 @@ static int ms_remove(void *impl, const char *tenant, const char *id,
 	s->n--;
 	pthread_rwlock_unlock(&s->lock);
 	/* Wait for the machine's current users, then let it go. */
-	pthread_rwlock_wrlock(&e->lock);
+	xlock_write(&e->lock);
 	e->removed = true;
-	pthread_rwlock_unlock(&e->lock);
+	xlock_unlock(&e->lock);
 	unref(e);
 	return 0;
 }
@@ -390,6 +436,158 @@ static int ms_commit(void *impl, struct api_entry *pub, const struct vm_op *op,
 	return rc;
 }
 
+/* Queues an applied operation for the next group commit. */
+static void ms_commit_async(void *impl, struct api_entry *pub,
+			    const struct vm_op *op,
+			    const struct vm_op_result *res,
+			    void (*done)(void *cls, bool ok,
+					 const struct api_problem *p),
+			    void *cls)
+{
+	struct store *s = impl;
+	struct entry *e = (struct entry *)pub;
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		abort();
+	p->e = e;
+	atomic_fetch_add(&e->refs, 1);
+	p->op = *op;
+	enc_init(&p->rec);
+	enc_init(&p->ans);
+	vm_op_encode(op, &p->rec);
+	vm_op_result_encode(op, res, &p->ans);
+	p->version = vm_machine_version(e->pub.m);
+	p->digest = vm_machine_digest(e->pub.m);
+	if (p->version - e->snapshot_version >= SNAPSHOT_EVERY)
+		vm_state_serialize(e->pub.m, &p->state, &p->state_len);
+	p->done = done;
+	p->cls = cls;
+	pthread_mutex_lock(&e->mu);
+	e->pending = true;
+	pthread_mutex_unlock(&e->mu);
+	pthread_mutex_lock(&s->q_mu);
+	*s->q_tail = p;
+	s->q_tail = &p->next;
+	pthread_cond_signal(&s->q_cv);
+	pthread_mutex_unlock(&s->q_mu);
+}
+
+/* Writes a group in one transaction; 0, or -1 with nothing written. */
+static int write_group(struct store *s, struct pending *g)
+{
+	if (db_begin(s->db))
+		return -1;
+	for (struct pending *p = g; p; p = p->next)
+		if (db_op_append(s->db, p->e->tenant, p->e->pub.id, p->version,
+				 p->rec.buf, p->rec.len, p->ans.buf, p->ans.len,
+				 p->digest, p->e->tenant) ||
+		    (p->state &&
+		     db_snapshot(s->db, p->e->tenant, p->e->pub.id, p->state,
+				 p->state_len, p->version, s->keep))) {
+			db_rollback(s->db);
+			return -1;
+		}
+	if (db_commit(s->db)) {
+		db_rollback(s->db);
+		return -1;
+	}
+	return 0;
+}
+
+/* Settles one member of a group: the answer, then the machine's lock. */
+static void settle(struct store *s, struct pending *p, bool ok,
+		   const struct api_problem *prob)
+{
+	struct entry *e = p->e;
+	bool closed;
+
+	if (ok && p->state)
+		e->snapshot_version = p->version;
+	p->done(p->cls, ok, prob);
+	pthread_mutex_lock(&e->mu);
+	e->pending = false;
+	closed = e->closed;
+	e->closed = false;
+	pthread_mutex_unlock(&e->mu);
+	if (closed) {
+		xlock_unlock(&e->lock);
+		unref(e); /* the writer's reference */
+	}
+	unref(e); /* the queue's */
+	(void)s;
+}
+
+/*
+ * The group committer: every operation queued while the previous group
+ * was being written goes into the next transaction, so the number of
+ * fsyncs follows load, not requests. A failed group is refused whole,
+ * and each of its machines is reloaded from the database.
+ */
+static void *committer_main(void *arg)
+{
+	struct store *s = arg;
+
+	for (;;) {
+		struct pending *g, *next;
+		struct api_problem prob = { NULL, "" };
+		int rc;
+		uint64_t n = 0;
+
+		pthread_mutex_lock(&s->q_mu);
+		while (!s->q_head && !s->q_stop)
+			pthread_cond_wait(&s->q_cv, &s->q_mu);
+		if (!s->q_head && s->q_stop) {
+			pthread_mutex_unlock(&s->q_mu);
+			return NULL;
+		}
+		g = s->q_head;
+		s->q_head = NULL;
+		s->q_tail = &s->q_head;
+		pthread_mutex_unlock(&s->q_mu);
+
+		pthread_mutex_lock(&s->db_lock);
+		rc = write_group(s, g);
+		if (rc) {
+			db_failed(s, &prob, "commit");
+			/* Each machine back exactly as the database has it. */
+			for (struct pending *p = g; p; p = p->next) {
+				struct vm_machine *back = reload(s, p->e);
+
+				if (back) {
+					vm_machine_free(p->e->pub.m);
+					p->e->pub.m = back;
+				} else {
+					p->e->removed = true;
+				}
+			}
+		}
+		pthread_mutex_unlock(&s->db_lock);
+		for (struct pending *p = g; p; p = next) {
+			next = p->next;
+			settle(s, p, rc == 0, rc == 0 ? NULL : &prob);
+			enc_release(&p->rec);
+			enc_release(&p->ans);
+			free(p->state);
+			free(p);
+			n++;
+		}
+		if (rc == 0)
+			atomic_fetch_add(&s->durable_ops, n);
+	}
+}
+
+static void ms_counters(void *impl, uint64_t *transactions,
+			uint64_t *operations)
+{
+	struct store *s = impl;
+
+	pthread_mutex_lock(&s->db_lock);
+	*transactions = db_commits(s->db);
+	pthread_mutex_unlock(&s->db_lock);
+	*operations = atomic_load(&s->durable_ops);
+}
+
 struct hist {
 	int (*fn)(void *ctx, uint64_t version, const struct vm_op *op,
 		  const struct vm_op_result *res, const char *by);
@@ -456,6 +654,8 @@ static const struct api_store_ops ops = {
 	.list = ms_list,
 	.commit = ms_commit,
 	.history = ms_history,
+	.commit_async = ms_commit_async,
+	.counters = ms_counters,
 	.totals = ms_totals,
 };
 
@@ -549,6 +749,14 @@ void store_free(struct store *s)
 {
 	if (!s)
 		return;
+	/* Drain the committer: every queued operation is settled. */
+	pthread_mutex_lock(&s->q_mu);
+	s->q_stop = true;
+	pthread_cond_signal(&s->q_cv);
+	pthread_mutex_unlock(&s->q_mu);
+	pthread_join(s->committer, NULL);
+	pthread_cond_destroy(&s->q_cv);
+	pthread_mutex_destroy(&s->q_mu);
 	/*
 	 * A clean stop snapshots every machine changed since its last
 	 * snapshot, so that an upgrade never replays old records under new

@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -63,12 +64,22 @@ struct server {
 };
 
 struct request {
+	struct server *server;
+	struct MHD_Connection *conn;
 	char *query;          /* raw, after '?', or NULL */
 	char *body;
 	size_t len, cap;
 	bool started;         /* the first call (headers only) is done */
 	bool too_large;
 	bool answered;
+	/*
+	 * A mutation waiting for its group commit: the answer is held.
+	 * Under mu: `ready` once the commit is settled, `suspended` once the
+	 * connection is parked (resume only what was suspended).
+	 */
+	struct api_response held;
+	pthread_mutex_t mu;
+	bool ready, suspended;
 	struct timespec start;
 };
 
@@ -266,10 +277,12 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct request *r = calloc(1, sizeof(*r));
 	const char *q;
 
-	(void)conn;
 	atomic_fetch_add(&s->inflight, 1);
 	if (!r)
 		abort();
+	r->server = s;
+	r->conn = conn;
+	pthread_mutex_init(&r->mu, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	q = uri ? strchr(uri, '?') : NULL;
 	if (q) {
@@ -293,6 +306,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	atomic_fetch_sub(&s->inflight, 1);
 	free(r->query);
 	free(r->body);
+	api_response_release(&r->held);
+	pthread_mutex_destroy(&r->mu);
 	free(r);
 	*req_cls = NULL;
 }
@@ -365,6 +380,25 @@ static enum MHD_Result too_large(struct server *s,
 	return send_response(s, conn, r, &resp);
 }
 
+/*
+ * The store's thread: the group holding this request's operation is
+ * committed (ok) or refused; the held answer goes out, or a problem.
+ */
+static void commit_done(void *cls, bool ok, const struct api_problem *p)
+{
+	struct request *r = cls;
+
+	pthread_mutex_lock(&r->mu);
+	if (!ok)
+		api_problem_response(&r->held, p);
+	r->ready = true;
+	if (r->suspended) {
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 			      const char *url, const char *method,
 			      const char *version, const char *upload_data,
@@ -383,6 +417,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	pthread_mutex_lock(&r->mu);
+	if (r->ready) {
+		struct api_response held = r->held;
+
+		memset(&r->held, 0, sizeof(r->held));
+		r->ready = false;
+		pthread_mutex_unlock(&r->mu);
+		return send_response(s, conn, r, &held);
+	}
+	pthread_mutex_unlock(&r->mu);
 	if (!r->started) {
 		/* First call: refuse an announced oversized body unread. */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -426,7 +470,35 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 						   MHD_HTTP_HEADER_IF_MATCH);
 	req.body = r->body ? r->body : "";
 	req.body_len = r->len;
+	req.commit_done = commit_done;
+	req.commit_cls = r;
 	api_dispatch(&s->api, &req, &resp);
+	if (resp.pending) {
+		/* Answered once durable: park the connection meanwhile,
+		 * unless the commit has already been settled. */
+		pthread_mutex_lock(&r->mu);
+		if (r->ready) {
+			if (r->held.status) {
+				/* Settled as a refusal before we got here. */
+				const char *route = resp.route;
+
+				api_response_release(&resp);
+				resp = r->held;
+				resp.route = route;
+			} else {
+				api_response_release(&r->held);
+			}
+			memset(&r->held, 0, sizeof(r->held));
+			r->ready = false;
+			pthread_mutex_unlock(&r->mu);
+			return send_response(s, conn, r, &resp);
+		}
+		r->held = resp;
+		r->suspended = true;
+		MHD_suspend_connection(conn);
+		pthread_mutex_unlock(&r->mu);
+		return MHD_YES;
+	}
 	return send_response(s, conn, r, &resp);
 }
 
@@ -492,7 +564,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 			(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		0, NULL, NULL, handle, &s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

@@ -201,8 +201,10 @@ static cJSON *rj; /* the last answer, parsed */
 static int call(const char *method, const char *path, const char *ctype,
 		const char *if_match, const char *body, size_t len)
 {
-	struct api_request rq = { method, path, NULL, ctype, if_match,
-				  body ? body : "", len };
+	struct api_request rq = {
+		.method = method, .path = path, .content_type = ctype,
+		.if_match = if_match, .body = body ? body : "", .body_len = len,
+	};
 
 	api_response_release(&rsp);
 	cJSON_Delete(rj);
