@@ -51,6 +51,7 @@ struct options {
 	size_t max_machines;
 	uint64_t max_memory;
 	enum db_durability durability;
+	bool group_commit;
 	unsigned max_connections;
 	unsigned timeout;
 };
@@ -103,6 +104,10 @@ static void usage(FILE *f)
 		"                        on disk) or normal (faster; a power "
 		"loss may\n"
 		"                        take back the last changes)\n"
+		"  --group-commit on|off many mutations per transaction (on, "
+		"default),\n"
+		"                        or one transaction each (off; for "
+		"comparison)\n"
 		"  --threads N           HTTP worker threads (default: CPUs)\n"
 		"  --max-body BYTES      largest request body (default 1 MiB)\n"
 		"  --max-machines N      most machines held (default 10000)\n"
@@ -141,6 +146,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "db", required_argument, NULL, 'd' },
 		{ "durability", required_argument, NULL, 'D' },
+		{ "group-commit", required_argument, NULL, 'g' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "max-body", required_argument, NULL, 'b' },
 		{ "max-machines", required_argument, NULL, 'm' },
@@ -162,6 +168,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->max_machines = 10000;
 	o->max_memory = 64ULL << 30;
 	o->max_connections = 1000;
+	o->group_commit = true;
 	o->timeout = 30;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -170,6 +177,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'd':
 			o->db = optarg;
+			break;
+		case 'g':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "vmlabd: --group-commit is on "
+					"or off\n");
+				return -1;
+			}
+			o->group_commit = strcmp(optarg, "on") == 0;
 			break;
 		case 'D':
 			if (strcmp(optarg, "full") == 0) {
@@ -470,8 +485,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 						   MHD_HTTP_HEADER_IF_MATCH);
 	req.body = r->body ? r->body : "";
 	req.body_len = r->len;
-	req.commit_done = commit_done;
-	req.commit_cls = r;
+	if (s->opt.group_commit) {
+		req.commit_done = commit_done;
+		req.commit_cls = r;
+	}
 	api_dispatch(&s->api, &req, &resp);
 	if (resp.pending) {
 		/* Answered once durable: park the connection meanwhile,
