@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -173,6 +174,14 @@ static int check_file(struct db *db, int64_t *version)
 			 "schema version)");
 		return -1;
 	}
+	if (*version > 0 &&
+	    query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = "
+			  "'table' AND name IN ('machines', 'ops')") != 2) {
+		snprintf(db->err, sizeof(db->err),
+			 "not a vmlab database (schema version %lld, but not "
+			 "vmlab's tables)", (long long)*version);
+		return -1;
+	}
 	return *version > 0 ? quick_check(db) : 0;
 }
 
@@ -195,13 +204,52 @@ static int migrate(struct db *db, int64_t from)
 	return 0;
 }
 
+/*
+ * Judges an existing file through a read-only connection, so that a file
+ * we refuse is never written, not even by a checkpoint at close.
+ */
+static int check_readonly(const char *path, const char *vfs, int64_t *version,
+			  char why[DB_ERROR_MAX])
+{
+	struct db probe;
+	char side[2][1100];
+	bool existed[2];
+	int rc;
+
+	/* A read-only look at a WAL database may leave empty -wal and -shm
+	 * files behind: remove those we made if the file is refused. */
+	snprintf(side[0], sizeof(side[0]), "%s-wal", path);
+	snprintf(side[1], sizeof(side[1]), "%s-shm", path);
+	for (int i = 0; i < 2; i++)
+		existed[i] = access(side[i], F_OK) == 0;
+	memset(&probe, 0, sizeof(probe));
+	rc = sqlite3_open_v2(path, &probe.h, SQLITE_OPEN_READONLY, vfs);
+	if (rc == SQLITE_OK)
+		rc = check_file(&probe, version);
+	else
+		snprintf(probe.err, sizeof(probe.err), "%s",
+			 probe.h ? sqlite3_errmsg(probe.h) : sqlite3_errstr(rc));
+	if (rc)
+		snprintf(why, DB_ERROR_MAX, "%.100s: %.150s", path, probe.err);
+	sqlite3_close(probe.h);
+	if (rc)
+		for (int i = 0; i < 2; i++)
+			if (!existed[i])
+				unlink(side[i]);
+	return rc ? -1 : 0;
+}
+
 struct db *db_open(const char *path, enum db_durability d, const char *vfs,
 		   char why[DB_ERROR_MAX])
 {
-	struct db *db = calloc(1, sizeof(*db));
-	int64_t version;
+	struct db *db;
+	int64_t version = 0;
 	int rc;
 
+	if (access(path, F_OK) == 0 &&
+	    check_readonly(path, vfs, &version, why))
+		return NULL;
+	db = calloc(1, sizeof(*db));
 	if (!db)
 		abort();
 	rc = sqlite3_open_v2(path, &db->h,
@@ -209,7 +257,7 @@ struct db *db_open(const char *path, enum db_durability d, const char *vfs,
 				     SQLITE_OPEN_NOMUTEX,
 			     vfs);
 	if (rc != SQLITE_OK) {
-		snprintf(why, DB_ERROR_MAX, "%s: %s", path,
+		snprintf(why, DB_ERROR_MAX, "%.100s: %.150s", path,
 			 db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
 		goto fail;
 	}
@@ -228,7 +276,8 @@ struct db *db_open(const char *path, enum db_durability d, const char *vfs,
 				       SQLITE_PREPARE_PERSISTENT, &db->st[i],
 				       NULL) != SQLITE_OK) {
 			fail(db, sql[i]);
-			snprintf(why, DB_ERROR_MAX, "%.100s: %.150s", path, db->err);
+			snprintf(why, DB_ERROR_MAX, "%.100s: %.150s", path,
+				 db->err);
 			goto fail;
 		}
 	return db;

@@ -61,6 +61,7 @@ struct store {
 	bool q_stop;
 	pthread_t committer;
 	atomic_uint_fast64_t durable_ops;
+	bool loaded;                 /* store_load succeeded: snapshot at stop */
 };
 
 static void *committer_main(void *arg);
@@ -739,6 +740,7 @@ int store_load(struct store *s, char *why, size_t len)
 
 	pthread_rwlock_wrlock(&s->lock);
 	rc = db_load(s->db, load_machine, load_op, &l);
+	s->loaded = rc == 0;
 	pthread_rwlock_unlock(&s->lock);
 	if (rc && why[0] == '\0')
 		snprintf(why, len, "%s", db_error(s->db));
@@ -762,7 +764,9 @@ void store_free(struct store *s)
 	 * snapshot, so that an upgrade never replays old records under new
 	 * code (SPEC 1.9).
 	 */
-	if (s->db && db_begin(s->db) == 0) {
+	/* A store that did not load whole writes nothing: the file stays
+	 * as it was for the next start to judge. */
+	if (s->db && s->loaded && db_begin(s->db) == 0) {
 		int rc = 0;
 
 		for (size_t i = 0; i < s->n && rc == 0; i++) {

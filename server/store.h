@@ -37,7 +37,8 @@ struct store *store_create(struct db *db, size_t max_machines, uint64_t keep);
  */
 int store_load(struct store *s, char *why, size_t len);
 
-/* Snapshots changed machines, then frees everything. */
+/* Snapshots changed machines (if store_load succeeded), then frees
+ * everything. */
 void store_free(struct store *s);
 
 /* The store interface over it (api/store.h). */
