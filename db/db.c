@@ -317,9 +317,23 @@ int db_begin(struct db *db)
 int db_commit(struct db *db)
 {
 	if (run(db, S_COMMIT, "commit")) {
+		char err[DB_ERROR_MAX];
+
 		/* A failed COMMIT may leave the transaction open. */
+		memcpy(err, db->err, sizeof(err));
 		if (!sqlite3_get_autocommit(db->h))
 			run(db, S_ROLLBACK, "rollback");
+		/*
+		 * The transaction's frames may already be in the WAL file
+		 * (SQLite writes them before the fsync that failed), where
+		 * recovery at the next open would find them. A TRUNCATE
+		 * checkpoint copies only what was committed and empties the
+		 * WAL, so the refused transaction cannot come back.
+		 */
+		if (exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"))
+			snprintf(err + strlen(err), sizeof(err) - strlen(err),
+				 "; and the WAL could not be emptied");
+		memcpy(db->err, err, sizeof(err));
 		return -1;
 	}
 	db->commits++;

@@ -35,6 +35,10 @@
 #include "db/db.h"
 #include "store.h"
 #include "metrics.h"
+#ifdef VMLAB_FAULT_VFS
+/* The test build: the database through a fault-injecting VFS. */
+#include "db/faultvfs.h"
+#endif
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.0.0"
@@ -544,10 +548,42 @@ int main(int argc, char **argv)
 			"(127.0.0.0/8, ::1)\n", s.opt.listen);
 		return 2;
 	}
+	/*
+	 * Threads inherit this mask (the committer is started with the
+	 * store, the HTTP threads with the daemon); only main takes the
+	 * signals.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+#ifdef VMLAB_FAULT_VFS
+	sigaddset(&set, SIGUSR1); /* a simulated power loss */
+#endif
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	{
 		char why[DB_ERROR_MAX + 256] = "";
-		struct db *db = db_open(s.opt.db, s.opt.durability, NULL, why);
+		const char *vfs = NULL;
+		struct db *db;
 
+#ifdef VMLAB_FAULT_VFS
+		sigset_t usr1;
+
+		/* Blocked before any thread starts, so that only main's
+		 * sigwait takes it. */
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+		if (getenv("VMLAB_FAULT")) {
+			if (faultvfs_register(getenv("VMLAB_FAULT"))) {
+				fprintf(stderr, "vmlabd: VMLAB_FAULT=%s: not a "
+					"fault spec\n", getenv("VMLAB_FAULT"));
+				return 2;
+			}
+			vfs = FAULTVFS_NAME;
+		}
+#endif
+		db = db_open(s.opt.db, s.opt.durability, vfs, why);
 		if (!db) {
 			fprintf(stderr, "vmlabd: cannot use the database %s\n"
 				"vmlabd: the file was left as it is\n", why);
@@ -573,12 +609,6 @@ int main(int argc, char **argv)
 	s.api.metrics = metrics_text;
 	s.api.metrics_cls = s.metrics;
 
-	/* Threads inherit this mask; only main takes the signals. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	d = MHD_start_daemon(
 		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
@@ -614,6 +644,10 @@ int main(int argc, char **argv)
 
 	while (sigwait(&set, &sig) != 0)
 		;
+#ifdef VMLAB_FAULT_VFS
+	if (sig == SIGUSR1)
+		faultvfs_power_loss();
+#endif
 	fprintf(stderr, "vmlabd: %s: finishing requests in flight\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
 	/*
@@ -626,6 +660,10 @@ int main(int argc, char **argv)
 	MHD_stop_daemon(d);
 	metrics_free(s.metrics);
 	store_free(s.store);
+#ifdef VMLAB_FAULT_VFS
+	fprintf(stderr, "vmlabd: %llu syncs\n",
+		(unsigned long long)faultvfs_syncs());
+#endif
 	fprintf(stderr, "vmlabd: stopped\n");
 	return 0;
 }
