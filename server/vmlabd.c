@@ -651,10 +651,12 @@ int main(int argc, char **argv)
 	fprintf(stderr, "vmlabd: %s: finishing requests in flight\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
 	/*
-	 * Stop accepting, then let every request already begun finish and
-	 * its answer be sent in full (SPEC part 3), for at most 30 s.
+	 * Let every request already begun finish and its answer be sent in
+	 * full (SPEC part 3), for at most 30 s, then stop. (No
+	 * MHD_quiesce_daemon: with an epoll thread pool, libmicrohttpd
+	 * 0.9.75 can abort in it when a worker has already taken the listen
+	 * socket out of its epoll set.)
 	 */
-	MHD_quiesce_daemon(d);
 	for (int i = 0; i < 3000 && atomic_load(&s.inflight) > 0; i++)
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	MHD_stop_daemon(d);
