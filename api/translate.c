@@ -283,54 +283,45 @@ int api_dma_check(struct api_call *c)
 	return api_reply(c, 200, o);
 }
 
-int api_virt_to_phys(struct api_call *c)
+/*
+ * __pa and __va: {in: address} -> {in, out}, or the kernel's reason why
+ * the address has no such translation.
+ */
+static int convert(struct api_call *c, const char *in, const char *out,
+		   const char *what,
+		   int (*fn)(const struct vm_machine *m, uint64_t a,
+			     uint64_t *b, struct vm_error *err))
 {
 	struct vm_error err = { 0, "" };
 	struct api_entry *e;
-	uint64_t va, pa;
+	uint64_t a, b;
 	bool has;
 	int rc;
 	cJSON *o;
 
-	if (api_json_u64(c->body, "va", &va, &has, &c->prob))
+	if (api_json_u64(c->body, in, &a, &has, &c->prob))
 		return -1;
 	if (!has)
-		return api_fail(&c->prob, "missing_field",
-				"va: a kernel logical address");
+		return api_fail(&c->prob, "missing_field", "%s: %s", in, what);
 	if (!(e = api_open(c, false)))
 		return -1;
-	rc = vm_virt_to_phys(e->m, va, &pa, &err);
+	rc = fn(e->m, a, &b, &err);
 	api_close(c, e, false);
 	if (rc)
 		return api_vm_fail(c, &err);
 	o = cJSON_CreateObject();
-	api_add_hex(o, "va", va);
-	api_add_hex(o, "pa", pa);
+	api_add_hex(o, in, a);
+	api_add_hex(o, out, b);
 	return api_reply(c, 200, o);
+}
+
+int api_virt_to_phys(struct api_call *c)
+{
+	return convert(c, "va", "pa", "a kernel logical address",
+		       vm_virt_to_phys);
 }
 
 int api_phys_to_virt(struct api_call *c)
 {
-	struct vm_error err = { 0, "" };
-	struct api_entry *e;
-	uint64_t va, pa;
-	bool has;
-	int rc;
-	cJSON *o;
-
-	if (api_json_u64(c->body, "pa", &pa, &has, &c->prob))
-		return -1;
-	if (!has)
-		return api_fail(&c->prob, "missing_field",
-				"pa: a physical address");
-	if (!(e = api_open(c, false)))
-		return -1;
-	rc = vm_phys_to_virt(e->m, pa, &va, &err);
-	api_close(c, e, false);
-	if (rc)
-		return api_vm_fail(c, &err);
-	o = cJSON_CreateObject();
-	api_add_hex(o, "pa", pa);
-	api_add_hex(o, "va", va);
-	return api_reply(c, 200, o);
+	return convert(c, "pa", "va", "a physical address", vm_phys_to_virt);
 }
