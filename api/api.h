@@ -17,6 +17,7 @@
 
 #include "problem.h"
 #include "store.h"
+#include "tenants.h"
 
 struct api_request {
 	const char *method;        /* "GET", "POST", "DELETE", ... */
@@ -24,6 +25,7 @@ struct api_request {
 	const char *query;         /* raw, without '?': "page_size=10"; or NULL */
 	const char *content_type;  /* NULL when absent */
 	const char *if_match;      /* NULL when absent */
+	const char *authorization; /* the Authorization header, or NULL */
 	const char *body;
 	size_t body_len;
 	/*
@@ -63,6 +65,13 @@ struct api_config {
 struct api_ctx {
 	struct api_store store;
 	struct api_config config;
+	/*
+	 * With auth, every request but /healthz names its caller with a
+	 * bearer token (tenants.authenticate); without, every request acts
+	 * as the admin, in the namespace "local" (SPEC part 3).
+	 */
+	bool auth;
+	struct api_tenants tenants;
 	/* Optional: the server's /metrics text (malloc'd, caller frees). */
 	char *(*metrics)(void *cls);
 	void *metrics_cls;

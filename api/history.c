@@ -197,7 +197,7 @@ int api_history(struct api_call *c)
 	version = vm_machine_version(e->m);
 	o = cJSON_CreateObject();
 	h.ops = cJSON_AddArrayToObject(o, "operations");
-	rc = s->ops->history(s->impl, c->tenant, e->id, after, (unsigned)size,
+	rc = s->ops->history(s->impl, e->owner, e->id, after, (unsigned)size,
 			     hist_cb, &h, &c->prob);
 	api_close(c, e, false);
 	if (rc < 0) {

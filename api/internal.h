@@ -14,6 +14,8 @@
 #include "json.h"
 
 #define API_MAX_PARAMS 3
+/* A path parameter: an id, or owner.id naming another tenant's machine. */
+#define API_PARAM_MAX (API_TENANT_MAX + 1 + API_ID_MAX)
 #define API_MAX_BATCH 10000
 #define API_PROC_NAME_MAX 31
 
@@ -25,6 +27,23 @@ enum api_field_kind {
 	API_F_BOOL,
 	API_F_STRING,
 	API_F_ITEMS,   /* an array of objects (batch) */
+	API_F_QUOTA,   /* an object of sizes and integers (tenant quota) */
+};
+
+/*
+ * Who may call a route (SPEC part 3). The first five are decided from
+ * the caller's role alone, before the handler runs; the last three on
+ * the machine {m}, with its shares (access.h), when the handler opens it.
+ */
+enum api_need {
+	API_NEED_NONE,     /* anyone, without a token: /healthz */
+	API_NEED_CALLER,   /* any caller with a valid token */
+	API_NEED_OBSERVER, /* admin or grader: /metrics */
+	API_NEED_ADMIN,    /* the admin: tenants */
+	API_NEED_CREATOR,  /* a caller that may own machines: not a grader */
+	API_NEED_READ,     /* read access to {m} */
+	API_NEED_WRITE,    /* write access to {m} */
+	API_NEED_OWNER,    /* owner's access to {m}: delete, shares */
 };
 
 struct api_field {
@@ -41,6 +60,7 @@ struct api_route {
 	api_handler handler;
 	const struct api_field *fields; /* body fields, NULL: no body */
 	bool mutates;              /* takes If-Match, answers ETag */
+	enum api_need need;
 };
 
 /* The route table, NULL-method terminated. */
@@ -51,10 +71,11 @@ struct api_call {
 	const struct api_request *req;
 	struct api_response *resp;
 	const struct api_route *route;
-	char params[API_MAX_PARAMS][API_ID_MAX + 1]; /* in pattern order */
+	char params[API_MAX_PARAMS][API_PARAM_MAX + 1]; /* pattern order */
 	cJSON *body;               /* the parsed body (POST), else NULL */
 	struct api_problem prob;
-	const char *tenant;        /* "local" until tenants exist */
+	struct api_caller caller;  /* who is calling (access.h) */
+	struct api_name machine;   /* {m} resolved: owner and id */
 };
 
 /* ---- responses ---- */
@@ -75,9 +96,19 @@ void api_set_etag(struct api_call *c, uint64_t version);
 
 /* ---- machines ---- */
 
-/* Opens the machine named by the path's {m}; -1 with 404 when none. */
+/*
+ * Opens the machine named by the path's {m} with the access its route
+ * needs (for reading below API_NEED_WRITE, else for writing); NULL with
+ * 404 when the caller cannot see it, 403 when it may not do this.
+ * api_close must be given the same `write`.
+ */
 struct api_entry *api_open(struct api_call *c, bool write);
 void api_close(struct api_call *c, struct api_entry *e, bool write);
+
+/* The name the caller knows a machine by: "id" if its own, else
+ * "owner.id". */
+void api_machine_name(const struct api_call *c, const char *owner,
+		      const char *id, char buf[API_PARAM_MAX + 1]);
 
 /*
  * Applies op to the machine {m} under its write lock: checks If-Match,
@@ -134,6 +165,15 @@ int api_pages_free(struct api_call *c);
 
 int api_history(struct api_call *c);
 
+int api_whoami(struct api_call *c);
+int api_tenant_create(struct api_call *c);
+int api_tenant_list(struct api_call *c);
+int api_tenant_delete(struct api_call *c);
+int api_token_issue(struct api_call *c);
+int api_share_create(struct api_call *c);
+int api_share_list(struct api_call *c);
+int api_share_delete(struct api_call *c);
+
 int api_translate(struct api_call *c);
 int api_translate_batch(struct api_call *c);
 int api_dma_check(struct api_call *c);
@@ -141,7 +181,14 @@ int api_virt_to_phys(struct api_call *c);
 int api_phys_to_virt(struct api_call *c);
 
 /* The machine object of SPEC 2.3 (shared by create, get, list, clone). */
-cJSON *api_machine_json(const struct api_entry *e);
+cJSON *api_machine_json(const struct api_call *c, const struct api_entry *e);
+
+/* Whether s is a valid machine id. */
+bool api_valid_id(const char *s);
+
+/* Adds a response header (static name). */
+void api_add_header(struct api_response *r, const char *name,
+		    const char *value);
 /* A process object with its regions. */
 cJSON *api_process_json(const struct vm_machine *m, uint32_t pid);
 

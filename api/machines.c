@@ -16,8 +16,8 @@
 #define DEFAULT_PAGE 100
 #define MAX_PAGE 1000
 
-/* [a-z0-9][a-z0-9-]{0,62} (SPEC 2.2). */
-static bool valid_id(const char *id)
+/* [a-z0-9][a-z0-9-]{0,62} (SPEC 2.2): no dot, which names owners. */
+bool api_valid_id(const char *id)
 {
 	size_t n = strlen(id);
 
@@ -49,14 +49,18 @@ static void generate_id(char id[API_ID_MAX + 1])
 		 r[2], r[3], r[4], r[5]);
 }
 
-cJSON *api_machine_json(const struct api_entry *e)
+cJSON *api_machine_json(const struct api_call *call,
+			const struct api_entry *e)
 {
 	const struct vm_config *c = vm_machine_config(e->m);
 	const struct vm_arch *a = vm_arch_get(c->arch);
 	cJSON *o = cJSON_CreateObject();
-	char buf[32];
+	char buf[API_PARAM_MAX + 1];
 
-	cJSON_AddStringToObject(o, "id", e->id);
+	/* The name the caller uses in paths: "lab1", or "alice.lab1". */
+	api_machine_name(call, e->owner, e->id, buf);
+	cJSON_AddStringToObject(o, "id", buf);
+	cJSON_AddStringToObject(o, "owner", e->owner);
 	cJSON_AddStringToObject(o, "arch", a->name);
 	api_add_u64(o, "memory", c->memory);
 	api_add_u64(o, "cpus", c->cpus);
@@ -80,25 +84,65 @@ cJSON *api_machine_json(const struct api_entry *e)
 	return o;
 }
 
-static int reply_machine(struct api_call *c, int status,
-			 const char *tenant, const char *id)
+/* Answers the caller's new machine id (201, with its Location). */
+static int reply_created(struct api_call *c, const char *id)
 {
 	struct api_store *s = &c->ctx->store;
-	struct api_entry *e = s->ops->open(s->impl, tenant, id, false);
+	struct api_entry *e;
+	char loc[96];
 
+	e = s->ops->open(s->impl, &c->caller, c->caller.tenant, id,
+			 API_ACCESS_READ, &c->prob);
 	if (!e)
-		return api_fail(&c->prob, "not_found", "no machine \"%.64s\"",
-				id);
-	api_reply(c, status, api_machine_json(e));
+		return -1;  /* deleted meanwhile */
+	api_reply(c, 201, api_machine_json(c, e));
 	s->ops->close(s->impl, e, false);
-	if (status == 201) {
-		c->resp->headers[c->resp->nheaders].name = "Location";
-		snprintf(c->resp->headers[c->resp->nheaders].value,
-			 sizeof(c->resp->headers[0].value), "/v1/machines/%s",
-			 id);
-		c->resp->nheaders++;
-	}
+	snprintf(loc, sizeof(loc), "/v1/machines/%s", id);
+	api_add_header(c->resp, "Location", loc);
 	return 0;
+}
+
+/*
+ * A limited caller's machine and memory quotas, before a machine of
+ * `memory` bytes is built (the store checks again as it inserts, so
+ * two creations at once cannot both pass).
+ */
+static int check_quota(struct api_call *c, uint64_t memory,
+		       uint64_t processes)
+{
+	struct api_store *s = &c->ctx->store;
+	const struct api_quota *q = &c->caller.quota;
+	uint64_t machines, used;
+
+	if (!c->caller.limited)
+		return 0;
+	s->ops->usage(s->impl, c->caller.tenant, &machines, &used);
+	if (machines >= q->machines)
+		return api_fail(&c->prob, "quota_exceeded",
+				"tenant \"%s\" may have %llu machines and has "
+				"%llu; delete one first", c->caller.tenant,
+				(unsigned long long)q->machines,
+				(unsigned long long)machines);
+	if (memory > q->memory || used > q->memory - memory)
+		return api_fail(&c->prob, "quota_exceeded",
+				"tenant \"%s\" may have %llu bytes of simulated "
+				"RAM in all; it has %llu and asks for %llu more",
+				c->caller.tenant,
+				(unsigned long long)q->memory,
+				(unsigned long long)used,
+				(unsigned long long)memory);
+	if (processes > q->processes)
+		return api_fail(&c->prob, "quota_exceeded",
+				"the machine has %llu processes; tenant \"%s\" "
+				"may have %llu per machine",
+				(unsigned long long)processes, c->caller.tenant,
+				(unsigned long long)q->processes);
+	return 0;
+}
+
+static const struct api_quota *quota_of(const struct api_call *c)
+{
+	return c->caller.limited ? &c->caller.quota : NULL;
 }
 
 /* Reads the creation fields of SPEC 2.2 into cfg; 422 names the field. */
@@ -165,31 +209,47 @@ int api_machine_create(struct api_call *c)
 
 	if (api_json_str(c->body, "id", id, API_ID_MAX, &has_id, &c->prob))
 		return -1;
-	if (has_id && !valid_id(id))
+	if (has_id && !api_valid_id(id))
 		return api_fail(&c->prob, "invalid_value",
 				"id: \"%.63s\" must match [a-z0-9][a-z0-9-]{0,62}",
 				id);
-	if (read_config(c, &cfg))
+	if (read_config(c, &cfg) || check_quota(c, cfg.memory, 0))
 		return -1;
 	if (!has_id)
 		generate_id(id);
 	if (vm_machine_create(&cfg, &m, &err))
 		return api_vm_fail(c, &err);
-	if (s->ops->create(s->impl, c->tenant, id, m, &c->prob)) {
+	if (s->ops->create(s->impl, c->caller.tenant, id, m, quota_of(c),
+			   &c->prob)) {
 		vm_machine_free(m);
 		return -1;
 	}
-	return reply_machine(c, 201, c->tenant, id);
+	return reply_created(c, id);
+}
+
+/* A list's page token: "owner.id" of the last machine of a page. */
+static int parse_after(const char *t, struct api_name *after)
+{
+	const char *dot = strchr(t, '.');
+	size_t n = dot ? (size_t)(dot - t) : 0;
+
+	if (!dot || n > API_TENANT_MAX || strlen(dot + 1) > API_ID_MAX)
+		return -1;
+	memcpy(after->owner, t, n);
+	after->owner[n] = '\0';
+	strcpy(after->id, dot + 1);
+	return api_valid_tenant(after->owner) && api_valid_id(after->id) ? 0
+									 : -1;
 }
 
 int api_machine_list(struct api_call *c)
 {
 	struct api_store *s = &c->ctx->store;
-	char buf[API_ID_MAX + 8], after[API_ID_MAX + 1] = "";
-	char (*ids)[API_ID_MAX + 1];
+	char buf[API_PARAM_MAX + 8], owner[API_TENANT_MAX + 2];
+	struct api_name after = { "", "" }, *names;
 	uint64_t size = DEFAULT_PAGE;
 	size_t n;
-	bool more = false;
+	bool more = false, has_owner;
 	cJSON *o, *items;
 	int rc;
 
@@ -201,47 +261,62 @@ int api_machine_list(struct api_call *c)
 				"page_size: must be 1 to %d", MAX_PAGE);
 	if ((rc = api_query(c, "page_token", buf, sizeof(buf))) < 0)
 		return -1;
-	if (rc == 1) {
-		/* The token is the last id of the previous page. */
-		if (!valid_id(buf))
-			return api_fail(&c->prob, "bad_query",
-					"page_token: not a token this server "
-					"gave");
-		strcpy(after, buf);
-	}
-	ids = malloc((size_t)size * sizeof(*ids));
-	if (!ids)
+	if (rc == 1 && parse_after(buf, &after))
+		return api_fail(&c->prob, "bad_query",
+				"page_token: not a token this server gave");
+	/* ?owner=alice: only alice's machines (those the caller sees). */
+	if ((rc = api_query(c, "owner", owner, sizeof(owner))) < 0)
+		return -1;
+	has_owner = rc == 1;
+	if (has_owner && !api_valid_tenant(owner))
+		return api_fail(&c->prob, "bad_query",
+				"owner: \"%.40s\" is not a tenant name", owner);
+	names = malloc((size_t)size * sizeof(*names));
+	if (!names)
 		abort();
-	n = s->ops->list(s->impl, c->tenant, after, (size_t)size, ids, &more);
+	n = s->ops->list(s->impl, &c->caller, has_owner ? owner : NULL, &after,
+			 (size_t)size, names, &more);
 	o = cJSON_CreateObject();
 	items = cJSON_AddArrayToObject(o, "items");
 	for (size_t i = 0; i < n; i++) {
-		struct api_entry *e = s->ops->open(s->impl, c->tenant, ids[i],
-						   false);
+		struct api_entry *e = s->ops->open(s->impl, &c->caller,
+						   names[i].owner, names[i].id,
+						   API_ACCESS_READ, &c->prob);
 
 		if (!e)
 			continue; /* deleted meanwhile */
-		cJSON_AddItemToArray(items, api_machine_json(e));
+		cJSON_AddItemToArray(items, api_machine_json(c, e));
 		s->ops->close(s->impl, e, false);
 	}
-	if (more && n > 0)
-		cJSON_AddStringToObject(o, "next_page_token", ids[n - 1]);
-	else
+	c->prob.code = NULL;
+	if (more && n > 0) {
+		snprintf(buf, sizeof(buf), "%s.%s", names[n - 1].owner,
+			 names[n - 1].id);
+		cJSON_AddStringToObject(o, "next_page_token", buf);
+	} else {
 		cJSON_AddNullToObject(o, "next_page_token");
-	free(ids);
+	}
+	free(names);
 	return api_reply(c, 200, o);
 }
 
 int api_machine_get(struct api_call *c)
 {
-	return reply_machine(c, 200, c->tenant, c->params[0]);
+	struct api_entry *e = api_open(c, false);
+
+	if (!e)
+		return -1;
+	api_reply(c, 200, api_machine_json(c, e));
+	api_close(c, e, false);
+	return 0;
 }
 
 int api_machine_delete(struct api_call *c)
 {
 	struct api_store *s = &c->ctx->store;
 
-	if (s->ops->remove(s->impl, c->tenant, c->params[0], &c->prob))
+	if (s->ops->remove(s->impl, &c->caller, c->machine.owner,
+			   c->machine.id, &c->prob))
 		return -1;
 	c->resp->status = 204;
 	c->resp->content_type = "application/json";
@@ -258,7 +333,7 @@ int api_machine_clone(struct api_call *c)
 
 	if (api_json_str(c->body, "id", id, API_ID_MAX, &has_id, &c->prob))
 		return -1;
-	if (has_id && !valid_id(id))
+	if (has_id && !api_valid_id(id))
 		return api_fail(&c->prob, "invalid_value",
 				"id: \"%.63s\" must match [a-z0-9][a-z0-9-]{0,62}",
 				id);
@@ -267,13 +342,20 @@ int api_machine_clone(struct api_call *c)
 	e = api_open(c, false);
 	if (!e)
 		return -1;
+	/* The quota first: a clone copies a whole machine. */
+	if (check_quota(c, vm_machine_config(e->m)->memory,
+			vm_machine_nprocesses(e->m))) {
+		api_close(c, e, false);
+		return -1;
+	}
 	copy = vm_machine_clone(e->m);
 	api_close(c, e, false);
-	if (s->ops->create(s->impl, c->tenant, id, copy, &c->prob)) {
+	if (s->ops->create(s->impl, c->caller.tenant, id, copy, quota_of(c),
+			   &c->prob)) {
 		vm_machine_free(copy);
 		return -1;
 	}
-	return reply_machine(c, 201, c->tenant, id);
+	return reply_created(c, id);
 }
 
 /* ---- machine-wide views ---- */

@@ -39,6 +39,8 @@ int api_index(struct api_call *c)
 						       : "unknown");
 	links = cJSON_AddObjectToObject(o, "links");
 	cJSON_AddStringToObject(links, "machines", "/v1/machines");
+	cJSON_AddStringToObject(links, "tenants", "/v1/tenants");
+	cJSON_AddStringToObject(links, "whoami", "/v1/whoami");
 	cJSON_AddStringToObject(links, "openapi", "/v1/openapi.json");
 	cJSON_AddStringToObject(links, "health", "/healthz");
 	cJSON_AddStringToObject(links, "metrics", "/metrics");

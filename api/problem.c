@@ -13,6 +13,8 @@ static const struct api_problem_type catalogue[] = {
 	{ "wrong_type", 400, "A field has the wrong JSON type" },
 	{ "bad_query", 400, "Malformed query parameter" },
 	/* 404, 405, 412, 413, 415: the request does not fit the resource. */
+	{ "unauthorized", 401, "A valid bearer token is needed" },
+	{ "forbidden", 403, "The caller's role or share does not allow this" },
 	{ "not_found", 404, "No such resource" },
 	{ "no_such_route", 404, "No such path" },
 	{ "method_not_allowed", 405, "Method not allowed on this path" },
@@ -37,6 +39,10 @@ static const struct api_problem_type catalogue[] = {
 	{ "task_busy", 409, "Task runs on another CPU" },
 	{ "already_exists", 409, "Id already in use" },
 	{ "too_many_machines", 409, "Machine limit reached" },
+	{ "too_many_tenants", 409, "Tenant limit reached" },
+	{ "too_many_shares", 409, "Share limit of the machine reached" },
+	{ "quota_exceeded", 429, "The tenant's quota is used up" },
+	{ "rate_limited", 429, "Too many requests" },
 	/* 5xx: never for a client's mistake. */
 	{ "internal_error", 500, "Internal error" },
 	{ "service_unavailable", 503, "Service unavailable" },

@@ -64,46 +64,73 @@ static const struct api_field f_dma[] = {
 };
 static const struct api_field f_pa[] = { F("pa", U64), END };
 
+static const struct api_field f_tenant[] = {
+	F("name", STRING), F("role", STRING), F("quota", QUOTA), END
+};
+static const struct api_field f_share[] = {
+	F("tenant", STRING), F("access", STRING), END
+};
+
 #define M "/v1/machines/{m}"
 #define P M "/processes/{pid}"
+#define T "/v1/tenants"
+
+#define PUBLIC API_NEED_NONE
+#define ANY API_NEED_CALLER
+#define OBSERVER API_NEED_OBSERVER
+#define ADMIN API_NEED_ADMIN
+#define CREATOR API_NEED_CREATOR
+#define READ API_NEED_READ
+#define WRITE API_NEED_WRITE
+#define OWNER API_NEED_OWNER
 
 static const struct api_route routes[] = {
-	{ "GET", "/healthz", api_healthz, NULL, false },
-	{ "GET", "/metrics", api_metrics, NULL, false },
-	{ "GET", "/v1", api_index, NULL, false },
-	{ "GET", "/v1/openapi.json", api_openapi, NULL, false },
-	{ "POST", "/v1/machines", api_machine_create, f_machine, false },
-	{ "GET", "/v1/machines", api_machine_list, NULL, false },
-	{ "GET", M, api_machine_get, NULL, false },
-	{ "DELETE", M, api_machine_delete, NULL, false },
-	{ "POST", M "/clone", api_machine_clone, f_clone, false },
-	{ "GET", M "/layout", api_layout, NULL, false },
-	{ "GET", M "/zones", api_zones, NULL, false },
-	{ "GET", M "/frames", api_frames, NULL, false },
-	{ "GET", M "/slabs", api_slabs, NULL, false },
-	{ "POST", M "/processes", api_process_create, f_process, true },
-	{ "GET", M "/processes", api_process_list, NULL, false },
-	{ "GET", P, api_process_get, NULL, false },
-	{ "DELETE", P, api_process_exit, NULL, true },
-	{ "POST", P "/mmap", api_mmap, f_mmap, true },
-	{ "POST", P "/munmap", api_munmap, f_munmap, true },
-	{ "POST", P "/brk", api_brk, f_brk, true },
-	{ "GET", P "/pagetable", api_pagetable, NULL, false },
-	{ "POST", M "/kmalloc", api_kmalloc, f_kmalloc, true },
-	{ "POST", M "/kfree", api_kfree, f_va, true },
-	{ "POST", M "/vmalloc", api_vmalloc, f_vmalloc, true },
-	{ "POST", M "/vfree", api_vfree, f_va, true },
-	{ "POST", M "/pages", api_pages, f_pages, true },
-	{ "POST", M "/pages/free", api_pages_free, f_pages_free, true },
-	{ "GET", M "/cpus", api_cpus, NULL, false },
-	{ "GET", M "/history", api_history, NULL, false },
-	{ "POST", M "/cpus/{n}/switch", api_switch, f_switch, true },
-	{ "POST", M "/translate", api_translate, f_translate, false },
-	{ "POST", M "/translate/batch", api_translate_batch, f_batch, false },
-	{ "POST", M "/dma-check", api_dma_check, f_dma, false },
-	{ "POST", M "/virt-to-phys", api_virt_to_phys, f_va, false },
-	{ "POST", M "/phys-to-virt", api_phys_to_virt, f_pa, false },
-	{ NULL, NULL, NULL, NULL, false },
+	{ "GET", "/healthz", api_healthz, NULL, false, PUBLIC },
+	{ "GET", "/metrics", api_metrics, NULL, false, OBSERVER },
+	{ "GET", "/v1", api_index, NULL, false, ANY },
+	{ "GET", "/v1/openapi.json", api_openapi, NULL, false, ANY },
+	{ "GET", "/v1/whoami", api_whoami, NULL, false, ANY },
+	{ "POST", T, api_tenant_create, f_tenant, false, ADMIN },
+	{ "GET", T, api_tenant_list, NULL, false, ADMIN },
+	{ "DELETE", T "/{t}", api_tenant_delete, NULL, false, ADMIN },
+	{ "POST", T "/{t}/tokens", api_token_issue, NULL, false, ADMIN },
+	{ "POST", "/v1/machines", api_machine_create, f_machine, false,
+	  CREATOR },
+	{ "GET", "/v1/machines", api_machine_list, NULL, false, ANY },
+	{ "GET", M, api_machine_get, NULL, false, READ },
+	{ "DELETE", M, api_machine_delete, NULL, false, OWNER },
+	{ "POST", M "/clone", api_machine_clone, f_clone, false, CREATOR },
+	{ "POST", M "/shares", api_share_create, f_share, false, OWNER },
+	{ "GET", M "/shares", api_share_list, NULL, false, OWNER },
+	{ "DELETE", M "/shares/{t}", api_share_delete, NULL, false, OWNER },
+	{ "GET", M "/layout", api_layout, NULL, false, READ },
+	{ "GET", M "/zones", api_zones, NULL, false, READ },
+	{ "GET", M "/frames", api_frames, NULL, false, READ },
+	{ "GET", M "/slabs", api_slabs, NULL, false, READ },
+	{ "POST", M "/processes", api_process_create, f_process, true, WRITE },
+	{ "GET", M "/processes", api_process_list, NULL, false, READ },
+	{ "GET", P, api_process_get, NULL, false, READ },
+	{ "DELETE", P, api_process_exit, NULL, true, WRITE },
+	{ "POST", P "/mmap", api_mmap, f_mmap, true, WRITE },
+	{ "POST", P "/munmap", api_munmap, f_munmap, true, WRITE },
+	{ "POST", P "/brk", api_brk, f_brk, true, WRITE },
+	{ "GET", P "/pagetable", api_pagetable, NULL, false, READ },
+	{ "POST", M "/kmalloc", api_kmalloc, f_kmalloc, true, WRITE },
+	{ "POST", M "/kfree", api_kfree, f_va, true, WRITE },
+	{ "POST", M "/vmalloc", api_vmalloc, f_vmalloc, true, WRITE },
+	{ "POST", M "/vfree", api_vfree, f_va, true, WRITE },
+	{ "POST", M "/pages", api_pages, f_pages, true, WRITE },
+	{ "POST", M "/pages/free", api_pages_free, f_pages_free, true, WRITE },
+	{ "GET", M "/cpus", api_cpus, NULL, false, READ },
+	{ "GET", M "/history", api_history, NULL, false, READ },
+	{ "POST", M "/cpus/{n}/switch", api_switch, f_switch, true, WRITE },
+	{ "POST", M "/translate", api_translate, f_translate, false, READ },
+	{ "POST", M "/translate/batch", api_translate_batch, f_batch, false,
+	  READ },
+	{ "POST", M "/dma-check", api_dma_check, f_dma, false, READ },
+	{ "POST", M "/virt-to-phys", api_virt_to_phys, f_va, false, READ },
+	{ "POST", M "/phys-to-virt", api_phys_to_virt, f_pa, false, READ },
+	{ NULL, NULL, NULL, NULL, false, PUBLIC },
 };
 
 const struct api_route *api_routes(void)
@@ -118,7 +145,7 @@ const struct api_route *api_routes(void)
  * the answer is 404 not_found for it, not no_such_route.
  */
 static bool match(const char *pattern, const char *path,
-		  char params[API_MAX_PARAMS][API_ID_MAX + 1], bool *toolong)
+		  char params[API_MAX_PARAMS][API_PARAM_MAX + 1], bool *toolong)
 {
 	unsigned np = 0;
 
@@ -129,7 +156,7 @@ static bool match(const char *pattern, const char *path,
 
 			if (n == 0 || np == API_MAX_PARAMS)
 				return false;
-			if (n > API_ID_MAX) {
+			if (n > API_PARAM_MAX) {
 				*toolong = true;
 				n = 0;
 			}
@@ -149,6 +176,16 @@ static bool match(const char *pattern, const char *path,
 }
 
 static void send_problem(struct api_call *c);
+
+static void drop_etag(struct api_response *r)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < r->nheaders; i++)
+		if (strcmp(r->headers[i].name, "ETag") != 0)
+			r->headers[k++] = r->headers[i];
+	r->nheaders = k;
+}
 
 void api_problem_response(struct api_response *resp,
 			  const struct api_problem *p)
@@ -180,7 +217,7 @@ static void send_problem(struct api_call *c)
 	cJSON_AddNumberToObject(o, "status", t->status);
 	cJSON_AddStringToObject(o, "detail", c->prob.detail);
 	cJSON_AddStringToObject(o, "code", t->code);
-	c->resp->nheaders = 0; /* no ETag on a refusal */
+	drop_etag(c->resp); /* no ETag on a refusal */
 	api_reply(c, t->status, o);
 	c->resp->content_type = "application/problem+json";
 }
@@ -241,6 +278,115 @@ static int prepare_body(struct api_call *c)
 	return api_json_only(c->body, fields, &c->prob);
 }
 
+/*
+ * The caller of a request with auth on: "Authorization: Bearer <token>"
+ * (RFC 6750; the scheme is case-insensitive). 401 with WWW-Authenticate
+ * when the token is missing or unknown, 429 with Retry-After when the
+ * tenant is over its request rate.
+ */
+static int authenticate(struct api_call *c)
+{
+	const struct api_tenants *t = &c->ctx->tenants;
+	const char *h = c->req->authorization;
+	char token[API_TOKEN_MAX + 1];
+	uint32_t retry = 1;
+	size_t n;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		api_add_header(c->resp, "WWW-Authenticate",
+			       "Bearer realm=\"vmlab\"");
+		return api_fail(&c->prob, "unauthorized",
+				"send Authorization: Bearer <token> (the token "
+				"your instructor gave you)");
+	}
+	h += 7;
+	h += strspn(h, " ");
+	n = strlen(h);
+	while (n > 0 && h[n - 1] == ' ')
+		n--;
+	if (n == 0 || n > API_TOKEN_MAX || !t->ops)
+		goto invalid;
+	memcpy(token, h, n);
+	token[n] = '\0';
+	switch (t->ops->authenticate(t->impl, token, &c->caller, &retry)) {
+	case API_AUTH_OK:
+		return 0;
+	case API_AUTH_LIMITED: {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%u", (unsigned)retry);
+		api_add_header(c->resp, "Retry-After", v);
+		return api_fail(&c->prob, "rate_limited",
+				"tenant \"%s\" may make %llu requests per "
+				"second; retry after %u s", c->caller.tenant,
+				(unsigned long long)c->caller.quota.rate,
+				(unsigned)retry);
+	}
+	default:
+		break;
+	}
+invalid:
+	api_add_header(c->resp, "WWW-Authenticate",
+		       "Bearer realm=\"vmlab\", error=\"invalid_token\"");
+	return api_fail(&c->prob, "unauthorized",
+			"the bearer token is not valid (it may have been "
+			"rotated); ask for a new one");
+}
+
+/* {m} as (owner, id): "lab1" is the caller's own, "alice.lab1" alice's. */
+static int resolve_machine(struct api_call *c)
+{
+	const char *p = c->params[0], *dot = strchr(p, '.');
+	size_t n = dot ? (size_t)(dot - p) : 0;
+
+	if (!dot) {
+		snprintf(c->machine.owner, sizeof(c->machine.owner), "%s",
+			 c->caller.tenant);
+	} else if (n <= API_TENANT_MAX) {
+		memcpy(c->machine.owner, p, n);
+		c->machine.owner[n] = '\0';
+		p = dot + 1;
+	}
+	if ((dot && n > API_TENANT_MAX) || strlen(p) > API_ID_MAX ||
+	    !api_valid_tenant(c->machine.owner) || !api_valid_id(p))
+		return api_fail(&c->prob, "not_found", "no machine \"%.100s\"",
+				c->params[0]);
+	memcpy(c->machine.id, p, strlen(p) + 1);  /* length checked above */
+	return 0;
+}
+
+/* The caller's role against the route's need, before any work. */
+static int authorize(struct api_call *c)
+{
+	enum api_role r = c->caller.role;
+
+	switch (c->route->need) {
+	case API_NEED_OBSERVER:
+		if (r == API_ROLE_TENANT)
+			return api_fail(&c->prob, "forbidden",
+					"%s needs the admin or a grader token",
+					c->route->pattern);
+		break;
+	case API_NEED_ADMIN:
+		if (r != API_ROLE_ADMIN)
+			return api_fail(&c->prob, "forbidden",
+					"%s %s needs the admin token",
+					c->route->method, c->route->pattern);
+		break;
+	case API_NEED_CREATOR:
+		if (r == API_ROLE_GRADER)
+			return api_fail(&c->prob, "forbidden",
+					"a grader reads machines and changes "
+					"nothing; it cannot create one");
+		break;
+	default:
+		break;
+	}
+	if (strncmp(c->route->pattern, "/v1/machines/{m}", 16) == 0)
+		return resolve_machine(c);
+	return 0;
+}
+
 void api_dispatch(struct api_ctx *ctx, const struct api_request *req,
 		  struct api_response *resp)
 {
@@ -254,9 +400,11 @@ void api_dispatch(struct api_ctx *ctx, const struct api_request *req,
 	c.ctx = ctx;
 	c.req = req;
 	c.resp = resp;
-	c.tenant = "local";
+	snprintf(c.caller.tenant, sizeof(c.caller.tenant), "%s",
+		 API_LOCAL_TENANT);
+	c.caller.role = API_ROLE_ADMIN;
 	for (const struct api_route *r = routes; r->method; r++) {
-		char params[API_MAX_PARAMS][API_ID_MAX + 1];
+		char params[API_MAX_PARAMS][API_PARAM_MAX + 1];
 		bool tl;
 
 		if (!match(r->pattern, req->path, params, &tl))
@@ -274,16 +422,22 @@ void api_dispatch(struct api_ctx *ctx, const struct api_request *req,
 		memcpy(c.params, params, sizeof(params));
 		break;
 	}
+	resp->route = c.route ? c.route->pattern
+		      : path_known ? "method_not_allowed" : "not_found";
+	/* Everything but /healthz needs a caller, unknown paths too. */
+	if (ctx->auth && !(c.route && c.route->need == API_NEED_NONE) &&
+	    authenticate(&c)) {
+		send_problem(&c);
+		return;
+	}
 	if (c.route && toolong) {
-		resp->route = c.route->pattern;
 		api_fail(&c.prob, "not_found",
 			 "no such resource: an id or number in the path is "
-			 "longer than %d characters", API_ID_MAX);
+			 "longer than %d characters", API_PARAM_MAX);
 		send_problem(&c);
 		return;
 	}
 	if (!c.route) {
-		resp->route = path_known ? "method_not_allowed" : "not_found";
 		api_fail(&c.prob, path_known ? "method_not_allowed"
 					     : "no_such_route",
 			 path_known ? "%s is not allowed on %.100s"
@@ -292,16 +446,11 @@ void api_dispatch(struct api_ctx *ctx, const struct api_request *req,
 			 path_known ? req->method : req->path,
 			 path_known ? req->path : "");
 		send_problem(&c);
-		if (path_known && resp->nheaders < API_MAX_HEADERS) {
-			resp->headers[resp->nheaders].name = "Allow";
-			snprintf(resp->headers[resp->nheaders].value,
-				 sizeof(resp->headers[0].value), "%s", allow);
-			resp->nheaders++;
-		}
+		if (path_known)
+			api_add_header(resp, "Allow", allow);
 		return;
 	}
-	resp->route = c.route->pattern;
-	if (prepare_body(&c) == 0)
+	if (authorize(&c) == 0 && prepare_body(&c) == 0)
 		rc = c.route->handler(&c);
 	if (rc != 0) {
 		free(resp->body);
@@ -360,8 +509,8 @@ cJSON *api_add_u64(cJSON *obj, const char *name, uint64_t v)
 	return cJSON_AddNumberToObject(obj, name, (double)v);
 }
 
-static void add_header(struct api_response *r, const char *name,
-		       const char *value)
+void api_add_header(struct api_response *r, const char *name,
+		    const char *value)
 {
 	if (r->nheaders == API_MAX_HEADERS)
 		return;
@@ -376,19 +525,29 @@ void api_set_etag(struct api_call *c, uint64_t version)
 	char v[32];
 
 	snprintf(v, sizeof(v), "\"%llu\"", (unsigned long long)version);
-	add_header(c->resp, "ETag", v);
+	api_add_header(c->resp, "ETag", v);
 }
 
 struct api_entry *api_open(struct api_call *c, bool write)
 {
 	struct api_store *s = &c->ctx->store;
-	struct api_entry *e = s->ops->open(s->impl, c->tenant, c->params[0],
-					   write);
+	enum api_access need = API_ACCESS_READ;
 
-	if (!e)
-		api_fail(&c->prob, "not_found", "no machine \"%.64s\"",
-			 c->params[0]);
-	return e;
+	if (c->route->need == API_NEED_OWNER)
+		need = API_ACCESS_OWNER;
+	else if (c->route->need == API_NEED_WRITE || write)
+		need = API_ACCESS_WRITE;
+	return s->ops->open(s->impl, &c->caller, c->machine.owner,
+			    c->machine.id, need, &c->prob);
+}
+
+void api_machine_name(const struct api_call *c, const char *owner,
+		      const char *id, char buf[API_PARAM_MAX + 1])
+{
+	if (strcmp(owner, c->caller.tenant) == 0)
+		snprintf(buf, API_PARAM_MAX + 1, "%s", id);
+	else
+		snprintf(buf, API_PARAM_MAX + 1, "%s.%s", owner, id);
 }
 
 void api_close(struct api_call *c, struct api_entry *e, bool write)
@@ -423,6 +582,21 @@ static int if_match(struct api_call *c, uint64_t version)
 			c->req->if_match, (unsigned long long)version);
 }
 
+/* The caller's processes-per-machine quota, before a process is made. */
+static int process_quota(struct api_call *c, const struct api_entry *e,
+			 const struct vm_op *op)
+{
+	uint64_t q = c->caller.quota.processes;
+
+	if (!c->caller.limited || op->type != VM_OP_PROCESS_CREATE ||
+	    vm_machine_nprocesses(e->m) < q)
+		return 0;
+	return api_fail(&c->prob, "quota_exceeded",
+			"tenant \"%s\" may have %llu processes per machine; "
+			"this one has %u", c->caller.tenant,
+			(unsigned long long)q, vm_machine_nprocesses(e->m));
+}
+
 int api_mutate(struct api_call *c, const struct vm_op *op,
 	       struct vm_op_result *res, struct api_entry **out)
 {
@@ -432,17 +606,18 @@ int api_mutate(struct api_call *c, const struct vm_op *op,
 
 	if (!e)
 		return -1;
-	if (if_match(c, vm_machine_version(e->m)) ||
+	if (if_match(c, vm_machine_version(e->m)) || process_quota(c, e, op) ||
 	    (vm_machine_apply(e->m, op, res, &err) && api_vm_fail(c, &err))) {
 		api_close(c, e, true);
 		return -1;
 	}
 	if (c->req->commit_done && s->ops->commit_async) {
 		/* Answered once durable: the server holds the response. */
-		s->ops->commit_async(s->impl, e, op, res, c->req->commit_done,
-				     c->req->commit_cls);
+		s->ops->commit_async(s->impl, e, c->caller.tenant, op, res,
+				     c->req->commit_done, c->req->commit_cls);
 		c->resp->pending = true;
-	} else if (s->ops->commit(s->impl, e, op, res, &c->prob)) {
+	} else if (s->ops->commit(s->impl, e, c->caller.tenant, op, res,
+				  &c->prob)) {
 		api_close(c, e, true);
 		return -1;
 	}

@@ -12,6 +12,8 @@ enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_MACHINE_INSERT, S_MACHINE_DELETE, S_OP_INSERT, S_SNAPSHOT,
 	S_OPS_TRIM, S_MACHINES, S_MACHINE_ONE, S_OPS_AFTER, S_HISTORY,
+	S_TENANT_INSERT, S_TENANT_TOKEN, S_GRANTS_DROP, S_TENANT_MACHINES_DROP,
+	S_TENANT_DELETE, S_TENANTS, S_SHARE_PUT, S_SHARE_DELETE, S_SHARES,
 	S_COUNT
 };
 
@@ -45,11 +47,41 @@ static const char *const sql[S_COUNT] = {
 		"SELECT version, record, result, digest, applied_by FROM ops "
 		"WHERE tenant = ?1 AND id = ?2 AND version > ?3 "
 		"ORDER BY version LIMIT ?4",
+	[S_TENANT_INSERT] =
+		"INSERT INTO tenants (name, role, token_hash, quota_machines, "
+		"quota_memory, quota_processes, quota_rate, created) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_TENANT_TOKEN] =
+		"UPDATE tenants SET token_hash = ?2 WHERE name = ?1",
+	/* db_tenant_delete, in this order: the shares others granted to
+	 * the tenant, its machines (their ops and shares cascade), then
+	 * the tenant itself. */
+	[S_GRANTS_DROP] = "DELETE FROM shares WHERE grantee = ?1",
+	[S_TENANT_MACHINES_DROP] = "DELETE FROM machines WHERE tenant = ?1",
+	[S_TENANT_DELETE] = "DELETE FROM tenants WHERE name = ?1",
+	[S_TENANTS] =
+		"SELECT name, role, token_hash, quota_machines, quota_memory, "
+		"quota_processes, quota_rate, created FROM tenants "
+		"ORDER BY name",
+	[S_SHARE_PUT] =
+		"INSERT INTO shares (tenant, id, grantee, access) "
+		"VALUES (?1, ?2, ?3, ?4) "
+		"ON CONFLICT (tenant, id, grantee) "
+		"DO UPDATE SET access = excluded.access",
+	[S_SHARE_DELETE] =
+		"DELETE FROM shares WHERE tenant = ?1 AND id = ?2 "
+		"AND grantee = ?3",
+	[S_SHARES] =
+		"SELECT tenant, id, grantee, access FROM shares "
+		"ORDER BY tenant, id, grantee",
 };
 
 /*
  * The schema of each version, applied in turn from the file's
- * user_version (forward migrations). Version 1: machines and their log.
+ * user_version (forward migrations). A released step is never edited:
+ * files of that version exist and only the steps after it run on them.
+ * Version 1: machines and their log.
+ * Version 2: tenants and the shares of machines (SPEC part 3).
  */
 static const char *const migrations[DB_SCHEMA_VERSION] = {
 	"CREATE TABLE machines ("
@@ -72,7 +104,41 @@ static const char *const migrations[DB_SCHEMA_VERSION] = {
 	"  FOREIGN KEY (tenant, id) REFERENCES machines (tenant, id)"
 	"    ON DELETE CASCADE"
 	") WITHOUT ROWID;",
+
+	/*
+	 * machines.tenant deliberately has no foreign key to tenants: the
+	 * admin's namespaces ("admin", "local") own machines without being
+	 * tenant rows. Nor has shares.grantee ("*" is every tenant):
+	 * db_tenant_delete drops a tenant's grants itself. The quota
+	 * checks keep the uint64 quotas within SQLite's int64.
+	 */
+	"CREATE TABLE tenants ("
+	"  name TEXT NOT NULL PRIMARY KEY,"
+	"  role TEXT NOT NULL CHECK (role IN ('tenant', 'grader')),"
+	"  token_hash BLOB NOT NULL UNIQUE"
+	"    CHECK (typeof(token_hash) = 'blob' AND length(token_hash) = 32),"
+	"  quota_machines INTEGER NOT NULL CHECK (quota_machines >= 0),"
+	"  quota_memory INTEGER NOT NULL CHECK (quota_memory >= 0),"
+	"  quota_processes INTEGER NOT NULL CHECK (quota_processes >= 0),"
+	"  quota_rate INTEGER NOT NULL CHECK (quota_rate >= 0),"
+	"  created TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE shares ("
+	"  tenant TEXT NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  grantee TEXT NOT NULL,"
+	"  access TEXT NOT NULL CHECK (access IN ('read', 'write')),"
+	"  PRIMARY KEY (tenant, id, grantee),"
+	"  FOREIGN KEY (tenant, id) REFERENCES machines (tenant, id)"
+	"    ON DELETE CASCADE"
+	") WITHOUT ROWID;",
 };
+
+/* The tables a file of schema version v (> 0) must have. */
+static int64_t tables_of(int64_t v)
+{
+	return v >= 2 ? 4 : 2;
+}
 
 struct db {
 	sqlite3 *h;
@@ -176,7 +242,8 @@ static int check_file(struct db *db, int64_t *version)
 	}
 	if (*version > 0 &&
 	    query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = "
-			  "'table' AND name IN ('machines', 'ops')") != 2) {
+			  "'table' AND name IN ('machines', 'ops', 'tenants', "
+			  "'shares')") != tables_of(*version)) {
 		snprintf(db->err, sizeof(db->err),
 			 "not a vmlab database (schema version %lld, but not "
 			 "vmlab's tables)", (long long)*version);
@@ -504,6 +571,193 @@ int db_history(struct db *db, const char *tenant, const char *id,
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return n;
+}
+
+/* Hands each row of statement k to row(), until it returns non-zero. */
+static int each_row(struct db *db, enum stmt k, const char *what,
+		    int (*row)(struct db *db, sqlite3_stmt *s, void *arg),
+		    void *arg)
+{
+	sqlite3_stmt *s = db->st[k];
+	int rc = 0, step;
+
+	while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW)
+		rc = row(db, s, arg);
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = fail(db, what);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc;
+}
+
+/*
+ * SQLite's integers are signed: a quota of 2^63 or more would come back
+ * negative (and break the CHECK), so it is refused here, by name.
+ */
+static int check_quota(struct db *db, const struct db_quota *q)
+{
+	const struct {
+		const char *name;
+		uint64_t v;
+	} f[] = {
+		{ "machines", q->machines },
+		{ "memory", q->memory },
+		{ "processes", q->processes },
+		{ "rate", q->rate },
+	};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (f[i].v > (uint64_t)INT64_MAX) {
+			snprintf(db->err, sizeof(db->err),
+				 "insert tenant: quota %s %llu is out of "
+				 "range (at most 2^63 - 1)", f[i].name,
+				 (unsigned long long)f[i].v);
+			return -1;
+		}
+	return 0;
+}
+
+int db_tenant_insert(struct db *db, const struct db_tenant *t)
+{
+	sqlite3_stmt *s = db->st[S_TENANT_INSERT];
+
+	if (check_quota(db, &t->quota))
+		return -1;
+	sqlite3_bind_text(s, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, t->role, -1, SQLITE_STATIC);
+	/* A NULL hash binds NULL, which NOT NULL refuses. */
+	sqlite3_bind_blob(s, 3, t->token_hash, DB_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)t->quota.machines);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)t->quota.memory);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)t->quota.processes);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)t->quota.rate);
+	sqlite3_bind_text(s, 8, t->created, -1, SQLITE_STATIC);
+	return run(db, S_TENANT_INSERT, "insert tenant");
+}
+
+int db_tenant_set_token(struct db *db, const char *name,
+			const uint8_t hash[DB_HASH_BYTES])
+{
+	sqlite3_stmt *s = db->st[S_TENANT_TOKEN];
+
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, hash, DB_HASH_BYTES, SQLITE_STATIC);
+	if (run(db, S_TENANT_TOKEN, "set token"))
+		return -1;
+	/* An UPDATE matching nothing succeeds: a rotation that changed
+	 * nothing must not be answered as done. */
+	if (sqlite3_changes(db->h) == 0) {
+		snprintf(db->err, sizeof(db->err),
+			 "set token: no tenant %.100s", name ? name : "(null)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs statement k with the tenant name as its only parameter. */
+static int run_named(struct db *db, enum stmt k, const char *name,
+		     const char *what)
+{
+	sqlite3_bind_text(db->st[k], 1, name, -1, SQLITE_STATIC);
+	return run(db, k, what);
+}
+
+int db_tenant_delete(struct db *db, const char *name)
+{
+	/* Grants first: grantee has no foreign key to cascade from. */
+	if (run_named(db, S_GRANTS_DROP, name, "delete tenant's grants") ||
+	    run_named(db, S_TENANT_MACHINES_DROP, name,
+		      "delete tenant's machines"))
+		return -1;
+	return run_named(db, S_TENANT_DELETE, name, "delete tenant");
+}
+
+struct tenants_cb {
+	int (*fn)(void *ctx, const struct db_tenant *t);
+	void *ctx;
+};
+
+static int tenant_row(struct db *db, sqlite3_stmt *s, void *arg)
+{
+	struct tenants_cb *cb = arg;
+	struct db_tenant t;
+
+	t.name = (const char *)sqlite3_column_text(s, 0);
+	t.role = (const char *)sqlite3_column_text(s, 1);
+	t.token_hash = sqlite3_column_blob(s, 2);
+	/* The CHECK guarantees the length; callers read DB_HASH_BYTES
+	 * from the pointer, so a file altered behind our back must not
+	 * make them read past a shorter blob. */
+	if (sqlite3_column_bytes(s, 2) != DB_HASH_BYTES || !t.token_hash) {
+		snprintf(db->err, sizeof(db->err),
+			 "read tenants: tenant %.100s has a token hash of "
+			 "%d bytes", t.name ? t.name : "?",
+			 sqlite3_column_bytes(s, 2));
+		return -1;
+	}
+	t.quota.machines = (uint64_t)sqlite3_column_int64(s, 3);
+	t.quota.memory = (uint64_t)sqlite3_column_int64(s, 4);
+	t.quota.processes = (uint64_t)sqlite3_column_int64(s, 5);
+	t.quota.rate = (uint64_t)sqlite3_column_int64(s, 6);
+	t.created = (const char *)sqlite3_column_text(s, 7);
+	return cb->fn(cb->ctx, &t);
+}
+
+int db_tenants_load(struct db *db,
+		    int (*fn)(void *ctx, const struct db_tenant *t),
+		    void *ctx)
+{
+	struct tenants_cb cb = { fn, ctx };
+
+	return each_row(db, S_TENANTS, "read tenants", tenant_row, &cb);
+}
+
+int db_share_put(struct db *db, const struct db_share *s)
+{
+	sqlite3_stmt *st = db->st[S_SHARE_PUT];
+
+	bind_key(st, s->tenant, s->id);
+	sqlite3_bind_text(st, 3, s->grantee, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, s->write ? "write" : "read", -1,
+			  SQLITE_STATIC);
+	return run(db, S_SHARE_PUT, "put share");
+}
+
+int db_share_delete(struct db *db, const char *tenant, const char *id,
+		    const char *grantee)
+{
+	sqlite3_stmt *s = db->st[S_SHARE_DELETE];
+
+	bind_key(s, tenant, id);
+	sqlite3_bind_text(s, 3, grantee, -1, SQLITE_STATIC);
+	return run(db, S_SHARE_DELETE, "delete share");
+}
+
+struct shares_cb {
+	int (*fn)(void *ctx, const struct db_share *s);
+	void *ctx;
+};
+
+static int share_row(struct db *db, sqlite3_stmt *s, void *arg)
+{
+	struct shares_cb *cb = arg;
+	struct db_share sh;
+	const char *access = (const char *)sqlite3_column_text(s, 3);
+
+	(void)db;
+	sh.tenant = (const char *)sqlite3_column_text(s, 0);
+	sh.id = (const char *)sqlite3_column_text(s, 1);
+	sh.grantee = (const char *)sqlite3_column_text(s, 2);
+	sh.write = access && strcmp(access, "write") == 0;
+	return cb->fn(cb->ctx, &sh);
+}
+
+int db_shares_load(struct db *db,
+		   int (*fn)(void *ctx, const struct db_share *s), void *ctx)
+{
+	struct shares_cb cb = { fn, ctx };
+
+	return each_row(db, S_SHARES, "read shares", share_row, &cb);
 }
 
 uint64_t db_commits(const struct db *db)

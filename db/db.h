@@ -26,7 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
+#define DB_HASH_BYTES 32
 #define DB_ERROR_MAX 256
 
 struct db;
@@ -116,6 +117,62 @@ int db_load_one(struct db *db, const char *tenant, const char *id,
 int db_history(struct db *db, const char *tenant, const char *id,
 	       uint64_t after, unsigned limit,
 	       int (*fn)(void *ctx, const struct db_op *o), void *ctx);
+
+/* ---- tenants and shares (schema 2; SPEC part 3) ---- */
+
+/* A tenant's quotas (SPEC part 3); stored as given. */
+struct db_quota {
+	uint64_t machines;           /* machines it may own */
+	uint64_t memory;             /* total simulated RAM, bytes (< 2^63) */
+	uint64_t processes;          /* processes per machine */
+	uint64_t rate;               /* requests per second */
+};
+
+/* One tenant (borrowed for the call when db_tenants_load hands it). */
+struct db_tenant {
+	const char *name;
+	const char *role;            /* "tenant" or "grader" */
+	const uint8_t *token_hash;   /* DB_HASH_BYTES: never the token */
+	struct db_quota quota;
+	const char *created;         /* ISO-8601 */
+};
+
+/* Adds a tenant; -1 when the name or the hash exists already. */
+int db_tenant_insert(struct db *db, const struct db_tenant *t);
+
+/* Replaces a tenant's token hash (rotation); -1 when there is none. */
+int db_tenant_set_token(struct db *db, const char *name,
+			const uint8_t hash[DB_HASH_BYTES]);
+
+/*
+ * Removes a tenant with its machines (their logs and shares go with
+ * them) and every share granted to it (no error when there is none;
+ * grants to "*" stay).
+ */
+int db_tenant_delete(struct db *db, const char *name);
+
+/* Calls fn for each tenant, in name order; non-zero from fn stops. */
+int db_tenants_load(struct db *db,
+		    int (*fn)(void *ctx, const struct db_tenant *t),
+		    void *ctx);
+
+/* A machine (tenant, id) shared with grantee ("*": every tenant). */
+struct db_share {
+	const char *tenant, *id;     /* the machine */
+	const char *grantee;
+	bool write;                  /* access "write", else "read" */
+};
+
+/* Adds a share, or changes the access of an existing one. */
+int db_share_put(struct db *db, const struct db_share *s);
+
+/* Removes a share (no error when there is none). */
+int db_share_delete(struct db *db, const char *tenant, const char *id,
+		    const char *grantee);
+
+/* Calls fn for each share in (tenant, id, grantee) order. */
+int db_shares_load(struct db *db,
+		   int (*fn)(void *ctx, const struct db_share *s), void *ctx);
 
 /* Counters for tests and /metrics: transactions committed. */
 uint64_t db_commits(const struct db *db);

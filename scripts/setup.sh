@@ -21,7 +21,7 @@ dir=${dir%/}
 shift $(($# > 0 ? 1 : 0))
 
 packages=(build-essential autoconf automake pkg-config
-	libmicrohttpd-dev libcjson-dev libsqlite3-dev check
+	libmicrohttpd-dev libcjson-dev libsqlite3-dev libsodium-dev check
 	curl python3 python3-jsonschema)
 
 say() { printf 'setup: %s\n' "$*"; }

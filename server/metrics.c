@@ -9,8 +9,8 @@
 #include "metrics.h"
 
 /* Statuses the API answers with; anything else counts as "other". */
-static const int statuses[] = { 200, 201, 204, 400, 404, 405, 409,
-				412, 413, 415, 422, 429, 500, 503 };
+static const int statuses[] = { 200, 201, 204, 400, 401, 403, 404, 405,
+				409, 412, 413, 415, 422, 429, 500, 503 };
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]) + 1)
 #define MAX_ROUTES 64
 
@@ -27,7 +27,16 @@ struct metrics {
 	atomic_uint_fast64_t bucket[NBUCKETS];
 	atomic_uint_fast64_t sum_us, total;
 	atomic_int_fast64_t connections;
+	size_t (*tenants)(void *cls);
+	void *tenants_cls;
 };
+
+void metrics_tenants(struct metrics *m, size_t (*count)(void *cls),
+		     void *cls)
+{
+	m->tenants = count;
+	m->tenants_cls = cls;
+}
 
 struct metrics *metrics_create(struct api_store store)
 {
@@ -174,6 +183,10 @@ char *metrics_text(void *cls)
 			"vmlab_durable_operations_total %llu\n",
 		    (unsigned long long)ops);
 	}
+	if (m->tenants)
+		out(&b, "# HELP vmlab_tenants Tenants (students and graders).\n"
+			"# TYPE vmlab_tenants gauge\nvmlab_tenants %zu\n",
+		    m->tenants(m->tenants_cls));
 	out(&b, "# HELP vmlab_connections Open HTTP connections.\n# TYPE "
 		"vmlab_connections gauge\nvmlab_connections %lld\n",
 	    (long long)atomic_load(&m->connections));

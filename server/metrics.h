@@ -1,8 +1,9 @@
 /*
  * metrics.h - what /metrics reports, in Prometheus text format 0.0.4.
  *
- * Requests by route and status, a latency histogram, and the store's
- * totals (machines, processes, frames in use). Counting is lock-free
+ * Requests by route and status (401, 403 and 429 show refused callers),
+ * a latency histogram, the store's totals (machines, processes, frames in
+ * use) and the number of tenants. Counting is lock-free
  * (relaxed atomics), so it costs a request nothing it would notice.
  */
 #ifndef SERVER_METRICS_H
@@ -20,6 +21,10 @@ void metrics_free(struct metrics *m);
 
 void metrics_request(struct metrics *m, const char *route, int status,
 		     uint64_t micros);
+
+/* Reports count(cls) as the vmlab_tenants gauge. */
+void metrics_tenants(struct metrics *m, size_t (*count)(void *cls),
+		     void *cls);
 
 /* Counts a connection opened (+1) or closed (-1). */
 void metrics_connection(struct metrics *m, int delta);

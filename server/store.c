@@ -12,13 +12,15 @@
 #include "store.h"
 #include "xlock.h"
 
-#define TENANT_MAX 63
 /* A snapshot every this many operations bounds replay at start. */
 #define SNAPSHOT_EVERY 1024
 
 struct entry {
 	struct api_entry pub;        /* what the API sees */
-	char tenant[TENANT_MAX + 1];
+	uint64_t memory;             /* simulated RAM, for quotas */
+	/* Who else may see it, in tenant order; under the table's lock. */
+	struct api_share *shares;
+	size_t nshares;
 	struct xlock lock;           /* the machine's */
 	atomic_uint refs;            /* the table's, and each opener's */
 	bool removed;                /* under lock */
@@ -44,6 +46,7 @@ struct pending {
 	size_t state_len;
 	void (*done)(void *cls, bool ok, const struct api_problem *p);
 	void *cls;
+	char by[API_TENANT_MAX + 1]; /* the tenant that applied it */
 	struct pending *next;
 };
 
@@ -62,6 +65,9 @@ struct store {
 	pthread_t committer;
 	atomic_uint_fast64_t durable_ops;
 	bool loaded;                 /* store_load succeeded: snapshot at stop */
+	/* Whether an owner may still get machines (its tenant exists). */
+	bool (*alive)(void *cls, const char *owner);
+	void *alive_cls;
 };
 
 static void *committer_main(void *arg);
@@ -88,6 +94,7 @@ struct store *store_create(struct db *db, size_t max_machines, uint64_t keep)
 static void entry_free(struct entry *e)
 {
 	vm_machine_free(e->pub.m);
+	free(e->shares);
 	xlock_destroy(&e->lock);
 	pthread_mutex_destroy(&e->mu);
 	free(e);
@@ -95,7 +102,7 @@ static void entry_free(struct entry *e)
 
 static int cmp_key(const char *tenant, const char *id, const struct entry *e)
 {
-	int c = strcmp(tenant, e->tenant);
+	int c = strcmp(tenant, e->pub.owner);
 
 	return c ? c : strcmp(id, e->pub.id);
 }
@@ -131,7 +138,8 @@ static struct entry *entry_new(const char *tenant, const char *id,
 	if (!e)
 		abort();
 	snprintf(e->pub.id, sizeof(e->pub.id), "%s", id);
-	snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
+	snprintf(e->pub.owner, sizeof(e->pub.owner), "%s", tenant);
+	e->memory = vm_machine_config(m)->memory;
 	snprintf(e->pub.created, sizeof(e->pub.created), "%s", created);
 	e->pub.m = m;
 	e->snapshot_version = vm_machine_version(m);
@@ -220,7 +228,7 @@ static struct vm_machine *reload(struct store *s, const struct entry *e)
 {
 	struct reload r = { NULL, 0 };
 
-	if (db_load_one(s->db, e->tenant, e->pub.id, reload_machine, reload_op,
+	if (db_load_one(s->db, e->pub.owner, e->pub.id, reload_machine, reload_op,
 			&r) != 0) {
 		vm_machine_free(r.m);
 		return NULL;
@@ -228,8 +236,52 @@ static struct vm_machine *reload(struct store *s, const struct entry *e)
 	return r.m;
 }
 
-static int ms_create(void *impl, const char *tenant, const char *id,
-		     struct vm_machine *m, struct api_problem *p)
+/* The first index of owner's machines (table locked). */
+static size_t first_of(const struct store *s, const char *owner)
+{
+	bool found;
+
+	return find(s, owner, "", &found);
+}
+
+/* An owner's machines and their total memory (table locked). */
+static void count_owner(const struct store *s, const char *owner,
+			uint64_t *machines, uint64_t *memory)
+{
+	*machines = *memory = 0;
+	for (size_t i = first_of(s, owner);
+	     i < s->n && strcmp(s->v[i]->pub.owner, owner) == 0; i++) {
+		(*machines)++;
+		*memory += s->v[i]->memory;
+	}
+}
+
+static int over_quota(const struct store *s, const char *owner,
+		      uint64_t memory, const struct api_quota *q,
+		      struct api_problem *p)
+{
+	uint64_t machines, used;
+
+	count_owner(s, owner, &machines, &used);
+	if (machines >= q->machines)
+		return api_fail(p, "quota_exceeded",
+				"tenant \"%s\" may have %llu machines and has "
+				"%llu; delete one first", owner,
+				(unsigned long long)q->machines,
+				(unsigned long long)machines);
+	if (memory > q->memory || used > q->memory - memory)
+		return api_fail(p, "quota_exceeded",
+				"tenant \"%s\" may have %llu bytes of simulated "
+				"RAM in all; it has %llu and asks for %llu more",
+				owner, (unsigned long long)q->memory,
+				(unsigned long long)used,
+				(unsigned long long)memory);
+	return 0;
+}
+
+static int ms_create(void *impl, const char *owner, const char *id,
+		     struct vm_machine *m, const struct api_quota *quota,
+		     struct api_problem *p)
 {
 	struct store *s = impl;
 	bool found;
@@ -241,7 +293,7 @@ static int ms_create(void *impl, const char *tenant, const char *id,
 	gmtime_r(&now, &tm);
 	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	pthread_rwlock_wrlock(&s->lock);
-	i = find(s, tenant, id, &found);
+	i = find(s, owner, id, &found);
 	if (found) {
 		pthread_rwlock_unlock(&s->lock);
 		return api_fail(p, "already_exists",
@@ -253,14 +305,24 @@ static int ms_create(void *impl, const char *tenant, const char *id,
 				"this server holds at most %zu machines",
 				s->max);
 	}
+	if (s->alive && !s->alive(s->alive_cls, owner)) {
+		pthread_rwlock_unlock(&s->lock);
+		return api_fail(p, "not_found", "tenant \"%s\" was removed",
+				owner);
+	}
+	if (quota && over_quota(s, owner, vm_machine_config(m)->memory, quota,
+				p)) {
+		pthread_rwlock_unlock(&s->lock);
+		return -1;
+	}
 	pthread_mutex_lock(&s->db_lock);
-	if (persist_new(s, tenant, id, created, m, p)) {
+	if (persist_new(s, owner, id, created, m, p)) {
 		pthread_mutex_unlock(&s->db_lock);
 		pthread_rwlock_unlock(&s->lock);
 		return -1;
 	}
 	pthread_mutex_unlock(&s->db_lock);
-	insert_at(s, i, entry_new(tenant, id, created, m));
+	insert_at(s, i, entry_new(owner, id, created, m));
 	pthread_rwlock_unlock(&s->lock);
 	return 0;
 }
@@ -272,30 +334,69 @@ static void unref(struct entry *e)
 		entry_free(e);
 }
 
-static struct api_entry *ms_open(void *impl, const char *tenant,
-				 const char *id, bool write)
+/*
+ * The entry (owner, id) if who may do `need` to it (table locked):
+ * NULL with 404 when who cannot see it, 403 when it can but not this.
+ */
+static struct entry *visible(const struct store *s,
+			     const struct api_caller *who, const char *owner,
+			     const char *id, enum api_access need,
+			     struct api_problem *p)
+{
+	bool found;
+	size_t i = find(s, owner, id, &found);
+	struct entry *e = found ? s->v[i] : NULL;
+	enum api_access a = API_ACCESS_NONE;
+	const char *sep = strcmp(owner, who->tenant) ? "." : "";
+	const char *ns = *sep ? owner : "";
+
+	if (e)
+		a = api_access_for(who, owner, e->shares, e->nshares);
+	if (a == API_ACCESS_NONE) {
+		api_fail(p, "not_found", "no machine \"%s%s%s\"", ns, sep, id);
+		return NULL;
+	}
+	if (a < need && who->role == API_ROLE_GRADER) {
+		api_fail(p, "forbidden", "a grader reads machines and changes "
+			 "nothing (machine \"%s%s%s\")", ns, sep, id);
+		return NULL;
+	}
+	if (a < need) {
+		api_fail(p, "forbidden",
+			 "machine \"%s%s%s\" is shared with you %s; %s",
+			 ns, sep, id,
+			 a == API_ACCESS_READ ? "read-only" : "for writing",
+			 need == API_ACCESS_OWNER
+				 ? "only its owner may delete it or change "
+				   "its shares"
+				 : "clone it to change a copy of your own");
+		return NULL;
+	}
+	return e;
+}
+
+static struct api_entry *ms_open(void *impl, const struct api_caller *who,
+				 const char *owner, const char *id,
+				 enum api_access need, struct api_problem *p)
 {
 	struct store *s = impl;
-	struct entry *e = NULL;
-	bool found;
-	size_t i;
+	struct entry *e;
 
 	pthread_rwlock_rdlock(&s->lock);
-	i = find(s, tenant, id, &found);
-	if (found) {
-		e = s->v[i];
+	e = visible(s, who, owner, id, need, p);
+	if (e)
 		atomic_fetch_add(&e->refs, 1);
-	}
 	pthread_rwlock_unlock(&s->lock);
 	if (!e)
 		return NULL;
-	if (write)
+	if (need >= API_ACCESS_WRITE)
 		xlock_write(&e->lock);
 	else
 		xlock_read(&e->lock);
 	if (e->removed) {
 		xlock_unlock(&e->lock);
 		unref(e);
+		api_fail(p, "not_found", "machine \"%s\" was deleted", id);
 		return NULL;
 	}
 	return &e->pub;
@@ -323,8 +424,25 @@ static void ms_close(void *impl, struct api_entry *pub, bool write)
 	unref(e);
 }
 
-static int ms_remove(void *impl, const char *tenant, const char *id,
-		     struct api_problem *p)
+/* Takes e out of the table at i (table write-locked); the caller then
+ * retires it (retire). */
+static void take_out(struct store *s, size_t i)
+{
+	memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
+	s->n--;
+}
+
+/* Waits for a removed machine's current users, then lets it go. */
+static void retire(struct entry *e)
+{
+	xlock_write(&e->lock);
+	e->removed = true;
+	xlock_unlock(&e->lock);
+	unref(e);
+}
+
+static int ms_remove(void *impl, const struct api_caller *who,
+		     const char *owner, const char *id, struct api_problem *p)
 {
 	struct store *s = impl;
 	struct entry *e;
@@ -333,14 +451,14 @@ static int ms_remove(void *impl, const char *tenant, const char *id,
 	int rc;
 
 	pthread_rwlock_wrlock(&s->lock);
-	i = find(s, tenant, id, &found);
-	if (!found) {
+	e = visible(s, who, owner, id, API_ACCESS_OWNER, p);
+	if (!e) {
 		pthread_rwlock_unlock(&s->lock);
-		return api_fail(p, "not_found", "no machine \"%s\"", id);
+		return -1;
 	}
-	e = s->v[i];
+	i = find(s, owner, id, &found);
 	pthread_mutex_lock(&s->db_lock);
-	rc = db_begin(s->db) || db_machine_delete(s->db, tenant, id) ||
+	rc = db_begin(s->db) || db_machine_delete(s->db, owner, id) ||
 	     db_commit(s->db);
 	if (rc)
 		db_rollback(s->db);
@@ -349,45 +467,66 @@ static int ms_remove(void *impl, const char *tenant, const char *id,
 		pthread_rwlock_unlock(&s->lock);
 		return db_failed(s, p, "delete");
 	}
-	memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
-	s->n--;
+	take_out(s, i);
 	pthread_rwlock_unlock(&s->lock);
-	/* Wait for the machine's current users, then let it go. */
-	xlock_write(&e->lock);
-	e->removed = true;
-	xlock_unlock(&e->lock);
-	unref(e);
+	retire(e);
 	return 0;
 }
 
-static size_t ms_list(void *impl, const char *tenant, const char *after,
-		      size_t limit, char (*ids)[API_ID_MAX + 1], bool *more)
+static size_t ms_list(void *impl, const struct api_caller *who,
+		      const char *owner, const struct api_name *after,
+		      size_t limit, struct api_name *out, bool *more)
 {
 	struct store *s = impl;
 	size_t i, n = 0;
 	bool found;
 
 	pthread_rwlock_rdlock(&s->lock);
-	i = find(s, tenant, after, &found);
+	i = find(s, after->owner, after->id, &found);
 	if (found)
 		i++;
-	for (; i < s->n && strcmp(s->v[i]->tenant, tenant) == 0; i++) {
+	if (owner) {
+		size_t first = first_of(s, owner);
+
+		i = i > first ? i : first;
+	}
+	for (; i < s->n; i++) {
+		const struct entry *e = s->v[i];
+
+		if (owner && strcmp(e->pub.owner, owner) != 0)
+			break;
+		if (api_access_for(who, e->pub.owner, e->shares,
+				   e->nshares) == API_ACCESS_NONE)
+			continue;
 		if (n == limit) {
 			*more = true;
 			break;
 		}
-		strcpy(ids[n++], s->v[i]->pub.id);
+		strcpy(out[n].owner, e->pub.owner);
+		strcpy(out[n].id, e->pub.id);
+		n++;
 	}
 	pthread_rwlock_unlock(&s->lock);
 	return n;
+}
+
+static void ms_usage(void *impl, const char *owner, uint64_t *machines,
+		     uint64_t *memory)
+{
+	struct store *s = impl;
+
+	pthread_rwlock_rdlock(&s->lock);
+	count_owner(s, owner, machines, memory);
+	pthread_rwlock_unlock(&s->lock);
 }
 
 /*
  * Makes an applied operation durable before it is acknowledged; the
  * caller holds the machine's write lock.
  */
-static int ms_commit(void *impl, struct api_entry *pub, const struct vm_op *op,
-		     const struct vm_op_result *res, struct api_problem *p)
+static int ms_commit(void *impl, struct api_entry *pub, const char *by,
+		     const struct vm_op *op, const struct vm_op_result *res,
+		     struct api_problem *p)
 {
 	struct store *s = impl;
 	struct entry *e = (struct entry *)pub;
@@ -406,9 +545,9 @@ static int ms_commit(void *impl, struct api_entry *pub, const struct vm_op *op,
 		vm_state_serialize(e->pub.m, &state, &len);
 	pthread_mutex_lock(&s->db_lock);
 	rc = db_begin(s->db) ||
-	     db_op_append(s->db, e->tenant, e->pub.id, version, rec.buf,
-			  rec.len, ans.buf, ans.len, digest, e->tenant) ||
-	     (state && db_snapshot(s->db, e->tenant, e->pub.id, state, len,
+	     db_op_append(s->db, e->pub.owner, e->pub.id, version, rec.buf,
+			  rec.len, ans.buf, ans.len, digest, by) ||
+	     (state && db_snapshot(s->db, e->pub.owner, e->pub.id, state, len,
 				   version, s->keep)) ||
 	     db_commit(s->db);
 	if (rc) {
@@ -439,7 +578,7 @@ static int ms_commit(void *impl, struct api_entry *pub, const struct vm_op *op,
 
 /* Queues an applied operation for the next group commit. */
 static void ms_commit_async(void *impl, struct api_entry *pub,
-			    const struct vm_op *op,
+			    const char *by, const struct vm_op *op,
 			    const struct vm_op_result *res,
 			    void (*done)(void *cls, bool ok,
 					 const struct api_problem *p),
@@ -454,6 +593,7 @@ static void ms_commit_async(void *impl, struct api_entry *pub,
 	p->e = e;
 	atomic_fetch_add(&e->refs, 1);
 	p->op = *op;
+	snprintf(p->by, sizeof(p->by), "%s", by);
 	enc_init(&p->rec);
 	enc_init(&p->ans);
 	vm_op_encode(op, &p->rec);
@@ -480,11 +620,11 @@ static int write_group(struct store *s, struct pending *g)
 	if (db_begin(s->db))
 		return -1;
 	for (struct pending *p = g; p; p = p->next)
-		if (db_op_append(s->db, p->e->tenant, p->e->pub.id, p->version,
+		if (db_op_append(s->db, p->e->pub.owner, p->e->pub.id, p->version,
 				 p->rec.buf, p->rec.len, p->ans.buf, p->ans.len,
-				 p->digest, p->e->tenant) ||
+				 p->digest, p->by) ||
 		    (p->state &&
-		     db_snapshot(s->db, p->e->tenant, p->e->pub.id, p->state,
+		     db_snapshot(s->db, p->e->pub.owner, p->e->pub.id, p->state,
 				 p->state_len, p->version, s->keep))) {
 			db_rollback(s->db);
 			return -1;
@@ -647,6 +787,215 @@ static void ms_totals(void *impl, uint64_t *machines, uint64_t *processes,
 	pthread_rwlock_unlock(&s->lock);
 }
 
+/* ---- shares ---- */
+
+/* The index of tenant's share in e, or where it would go. */
+static size_t share_find(const struct entry *e, const char *tenant,
+			 bool *found)
+{
+	size_t i = 0;
+
+	while (i < e->nshares && strcmp(e->shares[i].tenant, tenant) < 0)
+		i++;
+	*found = i < e->nshares && strcmp(e->shares[i].tenant, tenant) == 0;
+	return i;
+}
+
+static size_t ms_shares(void *impl, const char *owner, const char *id,
+			struct api_share *out, size_t cap)
+{
+	struct store *s = impl;
+	bool found;
+	size_t i, n = 0;
+
+	pthread_rwlock_rdlock(&s->lock);
+	i = find(s, owner, id, &found);
+	if (found) {
+		const struct entry *e = s->v[i];
+
+		n = e->nshares;
+		if (n)
+			memcpy(out, e->shares,
+			       (n < cap ? n : cap) * sizeof(*out));
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return n;
+}
+
+/* Runs one write of the database in its own transaction (db locked). */
+static int db_write(struct store *s, int rc)
+{
+	if (rc == 0 && db_commit(s->db) == 0)
+		return 0;
+	db_rollback(s->db);
+	return -1;
+}
+
+static int ms_share_put(void *impl, const char *owner, const char *id,
+			const struct api_share *sh, bool *created,
+			struct api_problem *p)
+{
+	struct store *s = impl;
+	struct db_share ds = { owner, id, sh->tenant, sh->write };
+	struct entry *e;
+	bool found;
+	size_t i, k;
+	int rc;
+
+	pthread_rwlock_wrlock(&s->lock);
+	i = find(s, owner, id, &found);
+	if (!found) {
+		pthread_rwlock_unlock(&s->lock);
+		return api_fail(p, "not_found", "no machine \"%s\"", id);
+	}
+	e = s->v[i];
+	k = share_find(e, sh->tenant, created);
+	*created = !*created;
+	if (*created && e->nshares >= API_MAX_SHARES) {
+		pthread_rwlock_unlock(&s->lock);
+		return api_fail(p, "too_many_shares",
+				"a machine has at most %d shares; share it "
+				"with \"*\" instead", API_MAX_SHARES);
+	}
+	pthread_mutex_lock(&s->db_lock);
+	rc = db_write(s, db_begin(s->db) || db_share_put(s->db, &ds));
+	pthread_mutex_unlock(&s->db_lock);
+	if (rc) {
+		pthread_rwlock_unlock(&s->lock);
+		return db_failed(s, p, "share");
+	}
+	if (*created) {
+		e->shares = realloc(e->shares,
+				    (e->nshares + 1) * sizeof(*e->shares));
+		if (!e->shares)
+			abort();
+		memmove(&e->shares[k + 1], &e->shares[k],
+			(e->nshares - k) * sizeof(*e->shares));
+		e->nshares++;
+	}
+	e->shares[k] = *sh;
+	pthread_rwlock_unlock(&s->lock);
+	return 0;
+}
+
+/* Drops share k of e (table write-locked). */
+static void share_drop(struct entry *e, size_t k)
+{
+	memmove(&e->shares[k], &e->shares[k + 1],
+		(e->nshares - k - 1) * sizeof(*e->shares));
+	e->nshares--;
+}
+
+static int ms_share_remove(void *impl, const char *owner, const char *id,
+			   const char *tenant, struct api_problem *p)
+{
+	struct store *s = impl;
+	struct entry *e;
+	bool found;
+	size_t i, k;
+	int rc;
+
+	pthread_rwlock_wrlock(&s->lock);
+	i = find(s, owner, id, &found);
+	e = found ? s->v[i] : NULL;
+	k = e ? share_find(e, tenant, &found) : 0;
+	if (!e || !found) {
+		pthread_rwlock_unlock(&s->lock);
+		return api_fail(p, "not_found",
+				"machine \"%s\" is not shared with \"%s\"", id,
+				tenant);
+	}
+	pthread_mutex_lock(&s->db_lock);
+	rc = db_write(s, db_begin(s->db) ||
+			      db_share_delete(s->db, owner, id, tenant));
+	pthread_mutex_unlock(&s->db_lock);
+	if (rc) {
+		pthread_rwlock_unlock(&s->lock);
+		return db_failed(s, p, "unshare");
+	}
+	share_drop(e, k);
+	pthread_rwlock_unlock(&s->lock);
+	return 0;
+}
+
+/* ---- tenants ---- */
+
+void store_set_alive(struct store *s,
+		     bool (*alive)(void *cls, const char *owner), void *cls)
+{
+	s->alive = alive;
+	s->alive_cls = cls;
+}
+
+int store_db_write(struct store *s, int (*fn)(struct db *db, void *ctx),
+		   void *ctx, char *why, size_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->db_lock);
+	rc = db_write(s, db_begin(s->db) || fn(s->db, ctx));
+	if (rc)
+		snprintf(why, len, "%s", db_error(s->db));
+	pthread_mutex_unlock(&s->db_lock);
+	return rc;
+}
+
+int store_db_read(struct store *s, int (*fn)(struct db *db, void *ctx),
+		  void *ctx)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->db_lock);
+	rc = fn(s->db, ctx);
+	pthread_mutex_unlock(&s->db_lock);
+	return rc;
+}
+
+int store_remove_tenant(struct store *s, const char *tenant, char *why,
+			size_t len)
+{
+	struct entry **gone;
+	size_t first, n = 0;
+	int rc;
+
+	pthread_rwlock_wrlock(&s->lock);
+	pthread_mutex_lock(&s->db_lock);
+	rc = db_write(s, db_begin(s->db) || db_tenant_delete(s->db, tenant));
+	if (rc)
+		snprintf(why, len, "%s", db_error(s->db));
+	pthread_mutex_unlock(&s->db_lock);
+	if (rc) {
+		pthread_rwlock_unlock(&s->lock);
+		return -1;
+	}
+	/* Its machines leave the table; its shares leave every machine. */
+	first = first_of(s, tenant);
+	while (first + n < s->n &&
+	       strcmp(s->v[first + n]->pub.owner, tenant) == 0)
+		n++;
+	gone = malloc((n ? n : 1) * sizeof(*gone));
+	if (!gone)
+		abort();
+	if (n) {
+		memcpy(gone, &s->v[first], n * sizeof(*gone));
+		memmove(&s->v[first], &s->v[first + n],
+			(s->n - first - n) * sizeof(*s->v));
+		s->n -= n;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		bool found;
+		size_t k = share_find(s->v[i], tenant, &found);
+
+		if (found)
+			share_drop(s->v[i], k);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		retire(gone[i]);
+	free(gone);
+	return 0;
+}
+
 static const struct api_store_ops ops = {
 	.create = ms_create,
 	.open = ms_open,
@@ -656,6 +1005,10 @@ static const struct api_store_ops ops = {
 	.commit = ms_commit,
 	.history = ms_history,
 	.commit_async = ms_commit_async,
+	.usage = ms_usage,
+	.shares = ms_shares,
+	.share_put = ms_share_put,
+	.share_remove = ms_share_remove,
 	.counters = ms_counters,
 	.totals = ms_totals,
 };
@@ -714,7 +1067,7 @@ static int load_op(void *ctx, const struct db_op *o)
 
 	if (vm_op_decode(o->rec, o->len, &op)) {
 		snprintf(l->why, l->len, "machine %s.%s: the record of version "
-			 "%llu does not decode", l->cur->tenant, l->cur->pub.id,
+			 "%llu does not decode", l->cur->pub.owner, l->cur->pub.id,
 			 (unsigned long long)o->version);
 		return -1;
 	}
@@ -724,12 +1077,34 @@ static int load_op(void *ctx, const struct db_op *o)
 		snprintf(l->why, l->len, "machine %s.%s: replaying version "
 			 "%llu (%s) does not give the digest it had (%016llx)%s"
 			 "%s: this vmlabd's model differs from the one that "
-			 "wrote it", l->cur->tenant, l->cur->pub.id,
+			 "wrote it", l->cur->pub.owner, l->cur->pub.id,
 			 (unsigned long long)o->version, vm_op_name(op.type),
 			 (unsigned long long)o->digest, err.detail[0] ? ": " : "",
 			 err.detail);
 		return -1;
 	}
+	return 0;
+}
+
+/* Shares come in (tenant, id, grantee) order: each appends. */
+static int load_share(void *ctx, const struct db_share *ds)
+{
+	struct store *s = ctx;
+	struct api_share sh;
+	struct entry *e;
+	bool found;
+	size_t i = find(s, ds->tenant, ds->id, &found);
+
+	if (!found)
+		return 0;  /* the foreign key makes this impossible */
+	e = s->v[i];
+	memset(&sh, 0, sizeof(sh));
+	snprintf(sh.tenant, sizeof(sh.tenant), "%s", ds->grantee);
+	sh.write = ds->write;
+	e->shares = realloc(e->shares, (e->nshares + 1) * sizeof(*e->shares));
+	if (!e->shares)
+		abort();
+	e->shares[e->nshares++] = sh;
 	return 0;
 }
 
@@ -740,6 +1115,8 @@ int store_load(struct store *s, char *why, size_t len)
 
 	pthread_rwlock_wrlock(&s->lock);
 	rc = db_load(s->db, load_machine, load_op, &l);
+	if (rc == 0)
+		rc = db_shares_load(s->db, load_share, s);
 	s->loaded = rc == 0;
 	pthread_rwlock_unlock(&s->lock);
 	if (rc && why[0] == '\0')
@@ -778,7 +1155,7 @@ void store_free(struct store *s)
 			if (v == e->snapshot_version)
 				continue;
 			vm_state_serialize(e->pub.m, &state, &len);
-			rc = db_snapshot(s->db, e->tenant, e->pub.id, state, len,
+			rc = db_snapshot(s->db, e->pub.owner, e->pub.id, state, len,
 					 v, s->keep);
 			free(state);
 		}

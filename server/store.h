@@ -18,6 +18,8 @@
 #ifndef SERVER_STORE_H
 #define SERVER_STORE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "api/store.h"
@@ -46,5 +48,30 @@ struct api_store store_api(struct store *s);
 
 /* Machines held. */
 size_t store_count(struct store *s);
+
+/*
+ * Tenants (server/tenants.c) keep their rows in the same database. An
+ * owner that alive() says is gone gets no new machine (a removal and a
+ * creation racing cannot leave a machine behind).
+ */
+void store_set_alive(struct store *s,
+		     bool (*alive)(void *cls, const char *owner), void *cls);
+
+/* Runs fn's writes in one transaction, committed before it returns;
+ * -1 (rolled back) with why filled. */
+int store_db_write(struct store *s, int (*fn)(struct db *db, void *ctx),
+		   void *ctx, char *why, size_t len);
+
+/* Runs fn's reads with the database to itself. */
+int store_db_read(struct store *s, int (*fn)(struct db *db, void *ctx),
+		  void *ctx);
+
+/*
+ * Removes a tenant durably: its row, its machines (waiting for their
+ * current users) and every share granted to it. -1 with why filled when
+ * the database refuses (nothing changed).
+ */
+int store_remove_tenant(struct store *s, const char *tenant, char *why,
+			size_t len);
 
 #endif

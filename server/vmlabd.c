@@ -30,10 +30,12 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <sodium.h>
 
 #include "api/api.h"
 #include "db/db.h"
 #include "store.h"
+#include "tenants.h"
 #include "metrics.h"
 #ifdef VMLAB_FAULT_VFS
 /* The test build: the database through a fault-injecting VFS. */
@@ -58,6 +60,8 @@ struct options {
 	bool group_commit;
 	unsigned max_connections;
 	unsigned timeout;
+	int auth;                 /* 1 on, 0 off, -1 not given */
+	const char *admin_token_file;
 };
 
 struct server {
@@ -65,6 +69,7 @@ struct server {
 	atomic_int inflight;      /* requests begun and not yet completed */
 	struct api_ctx api;
 	struct store *store;
+	struct tenants *tenants;
 	struct metrics *metrics;
 };
 
@@ -97,9 +102,19 @@ static void usage(FILE *f)
 		"\n"
 		"  --listen ADDR:PORT    address to serve on (default "
 		"127.0.0.1:8080;\n"
-		"                        loopback only until authentication "
-		"exists;\n"
-		"                        port 0 picks a free port)\n"
+		"                        port 0 picks a free port; another "
+		"address\n"
+		"                        than loopback needs --auth on)\n"
+		"  --auth on|off         bearer tokens and tenants (default "
+		"off: every\n"
+		"                        request acts as the admin; loopback "
+		"only)\n"
+		"  --admin-token-file FILE  the admin's token, read if FILE "
+		"exists,\n"
+		"                        else generated there with mode 0600 "
+		"(default\n"
+		"                        the database's path + "
+		"\".admin-token\")\n"
 		"  --db FILE             the SQLite database of machines "
 		"(default\n"
 		"                        vmlab.db, created when absent)\n"
@@ -157,6 +172,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "max-memory", required_argument, NULL, 'M' },
 		{ "max-connections", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "auth", required_argument, NULL, 'a' },
+		{ "admin-token-file", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -174,6 +191,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->max_connections = 1000;
 	o->group_commit = true;
 	o->timeout = 30;
+	o->auth = -1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
@@ -181,6 +199,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'd':
 			o->db = optarg;
+			break;
+		case 'a':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "vmlabd: --auth is on or off\n");
+				return -1;
+			}
+			o->auth = strcmp(optarg, "on") == 0;
+			break;
+		case 'A':
+			o->admin_token_file = optarg;
 			break;
 		case 'g':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
@@ -487,6 +515,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	req.if_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						   MHD_HTTP_HEADER_IF_MATCH);
+	req.authorization = MHD_lookup_connection_value(
+		conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	req.body = r->body ? r->body : "";
 	req.body_len = r->len;
 	if (s->opt.group_commit) {
@@ -533,6 +563,7 @@ int main(int argc, char **argv)
 	struct api_config cfg;
 	sigset_t set;
 	int sig;
+	char admin_token[API_TOKEN_MAX + 1] = "";
 
 	memset(&s, 0, sizeof(s));
 	if (parse_options(argc, argv, &s.opt))
@@ -542,11 +573,27 @@ int main(int argc, char **argv)
 			"ADDRESS:PORT such as 127.0.0.1:8080\n", s.opt.listen);
 		return 2;
 	}
-	if (!is_loopback(&ss)) {
-		fprintf(stderr, "vmlabd: refusing to listen on %s: without "
-			"authentication vmlabd serves loopback addresses only "
-			"(127.0.0.0/8, ::1)\n", s.opt.listen);
+	if (!is_loopback(&ss) && s.opt.auth != 1) {
+		fprintf(stderr, "vmlabd: refusing to listen on %s without "
+			"authentication: add --auth on (or listen on a loopback "
+			"address: 127.0.0.0/8, ::1)\n", s.opt.listen);
 		return 2;
+	}
+	if (s.opt.auth == 1) {
+		char path[4096], why[4352];
+
+		if (!s.opt.admin_token_file) {
+			snprintf(path, sizeof(path), "%s.admin-token",
+				 s.opt.db);
+			s.opt.admin_token_file = path;
+		}
+		if (tenants_admin_token(s.opt.admin_token_file, admin_token,
+					why, sizeof(why))) {
+			fprintf(stderr, "vmlabd: --admin-token-file: %s\n",
+				why);
+			return 2;
+		}
+		s.opt.admin_token_file = NULL; /* path is gone after here */
 	}
 	/*
 	 * Threads inherit this mask (the committer is started with the
@@ -596,6 +643,17 @@ int main(int argc, char **argv)
 			store_free(s.store);
 			return 1;
 		}
+		s.tenants = tenants_create(s.store, s.opt.auth == 1
+							 ? admin_token : NULL);
+		sodium_memzero(admin_token, sizeof(admin_token));
+		if (!s.tenants || tenants_load(s.tenants, why, sizeof(why))) {
+			fprintf(stderr, "vmlabd: cannot load the tenants of "
+				"%s: %s\n", s.opt.db,
+				s.tenants ? why : "libsodium cannot start");
+			tenants_free(s.tenants);
+			store_free(s.store);
+			return 1;
+		}
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.max_machines = s.opt.max_machines;
@@ -605,7 +663,10 @@ int main(int argc, char **argv)
 	cfg.version = PACKAGE_VERSION;
 	s.api.store = store_api(s.store);
 	s.api.config = cfg;
+	s.api.auth = s.opt.auth == 1;
+	s.api.tenants = tenants_api(s.tenants);
 	s.metrics = metrics_create(s.api.store);
+	metrics_tenants(s.metrics, tenants_count, s.tenants);
 	s.api.metrics = metrics_text;
 	s.api.metrics_cls = s.metrics;
 
@@ -626,20 +687,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmlabd: cannot listen on %s: %s\n",
 			s.opt.listen, strerror(errno));
 		metrics_free(s.metrics);
+		tenants_free(s.tenants);
 		store_free(s.store);
 		return 1;
 	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	fprintf(stderr,
 		"vmlabd %s: listening on http://%s%s%s:%u/ with %u threads\n"
-		"vmlabd: %zu machines from %s (durability %s)\n",
+		"vmlabd: %zu machines, %zu tenants from %s (durability %s, "
+		"auth %s)\n",
 		PACKAGE_VERSION, ss.ss_family == AF_INET6 ? "[" : "",
 		ss.ss_family == AF_INET6
 			? "::1"
 			: inet_ntoa(((struct sockaddr_in *)&ss)->sin_addr),
 		ss.ss_family == AF_INET6 ? "]" : "",
 		info ? info->port : 0, s.opt.threads, store_count(s.store),
-		s.opt.db, s.opt.durability == DB_FULL ? "full" : "normal");
+		tenants_count(s.tenants), s.opt.db,
+		s.opt.durability == DB_FULL ? "full" : "normal",
+		s.api.auth ? "on" : "off");
 	fflush(stderr);
 
 	while (sigwait(&set, &sig) != 0)
@@ -661,6 +726,7 @@ int main(int argc, char **argv)
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	MHD_stop_daemon(d);
 	metrics_free(s.metrics);
+	tenants_free(s.tenants);
 	store_free(s.store);
 #ifdef VMLAB_FAULT_VFS
 	fprintf(stderr, "vmlabd: %llu syncs\n",

@@ -11,6 +11,15 @@
 static const char *const kinds[] = {
 	[API_F_U64] = "u64",   [API_F_I64] = "i64",       [API_F_SIZE] = "size",
 	[API_F_BOOL] = "bool", [API_F_STRING] = "string", [API_F_ITEMS] = "items",
+	[API_F_QUOTA] = "quota",
+};
+
+/* Who may call a route (api/internal.h enum api_need). */
+static const char *const needs[] = {
+	[API_NEED_NONE] = "public",     [API_NEED_CALLER] = "any",
+	[API_NEED_OBSERVER] = "observer", [API_NEED_ADMIN] = "admin",
+	[API_NEED_CREATOR] = "creator", [API_NEED_READ] = "read",
+	[API_NEED_WRITE] = "write",     [API_NEED_OWNER] = "owner",
 };
 
 int main(void)
@@ -28,6 +37,7 @@ int main(void)
 		cJSON_AddStringToObject(ro, "method", r->method);
 		cJSON_AddStringToObject(ro, "pattern", r->pattern);
 		cJSON_AddBoolToObject(ro, "mutates", r->mutates);
+		cJSON_AddStringToObject(ro, "need", needs[r->need]);
 		if (r->fields) {
 			fields = cJSON_AddArrayToObject(ro, "fields");
 			for (const struct api_field *f = r->fields; f->name; f++) {

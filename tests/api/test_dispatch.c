@@ -15,6 +15,16 @@
  * acceptance (SPEC 2.1: JSON, form or text; anything else 415), If-Match
  * (412 on a stale version), and that every refused mutation leaves the
  * machine byte-identical (vm_state_serialize) with its version.
+ *
+ * Tenants (SPEC part 3), with a small tenant directory written here
+ * (api/tenants.h; tokens compared in plain text): with auth on, the
+ * bearer token's forms (401 with WWW-Authenticate), a limited caller
+ * (429 with Retry-After), /healthz open, the role needs (403 for a
+ * tenant on /metrics and admin routes, a grader creating or changing a
+ * machine), a stranger's 404 on every machine route, owner.id names and
+ * the names that cannot be one, the quotas at their exact edges, shares,
+ * lists and the history's tenant; with auth off, the caller is the admin
+ * in namespace "local".
  */
 #include <check.h>
 #include <inttypes.h>
@@ -30,20 +40,34 @@
 #include "core/machine.h"
 #include "core/state.h"
 
-/* ---- a store in memory, for tests: no locks, one tenant's worth ---- */
+/* ---- a store in memory, for tests: no locks, a few machines ---- */
 
 #define NSLOTS 16
+#define TS_SHARES 4    /* shares per machine: too_many_shares beyond */
+#define TS_LOG 64      /* history records per machine */
+
+/* One applied operation, as a store's log keeps it. */
+struct rec {
+	uint64_t version;
+	struct vm_op op;
+	struct vm_op_result res;
+	char by[API_TENANT_MAX + 1];
+};
 
 /*
  * A slot keeps the machine's last committed state, as a durable store
- * would, and puts it back when it refuses a commit (api/store.h).
+ * would, and puts it back when it refuses a commit (api/store.h); its
+ * shares, in tenant order; and its log.
  */
 struct slot {
-	struct api_entry pub;
-	char tenant[API_ID_MAX + 1];
+	struct api_entry pub;      /* first: an entry is its slot */
 	bool used;
 	uint8_t *saved;
 	size_t saved_len;
+	struct api_share shares[TS_SHARES];
+	size_t nshares;
+	struct rec log[TS_LOG];
+	unsigned nlog;
 };
 
 static void ts_save(struct slot *s)
@@ -63,31 +87,52 @@ static struct {
 	struct slot s[NSLOTS];
 	bool refuse_commit;  /* commit answers service_unavailable */
 	unsigned commits;    /* commit calls, taken or refused */
+	unsigned quota_refusals; /* creations the store refused for quota */
 } ts;
 
-static struct slot *ts_find(const char *tenant, const char *id)
+static struct slot *ts_find(const char *owner, const char *id)
 {
 	for (int i = 0; i < NSLOTS; i++)
-		if (ts.s[i].used && strcmp(ts.s[i].tenant, tenant) == 0 &&
+		if (ts.s[i].used && strcmp(ts.s[i].pub.owner, owner) == 0 &&
 		    strcmp(ts.s[i].pub.id, id) == 0)
 			return &ts.s[i];
 	return NULL;
 }
 
-static int ts_create(void *impl, const char *tenant, const char *id,
-		     struct vm_machine *m, struct api_problem *p)
+static void ts_usage(void *impl, const char *owner, uint64_t *machines,
+		     uint64_t *memory)
 {
 	(void)impl;
-	if (ts_find(tenant, id))
+	*machines = *memory = 0;
+	for (int i = 0; i < NSLOTS; i++)
+		if (ts.s[i].used && strcmp(ts.s[i].pub.owner, owner) == 0) {
+			(*machines)++;
+			*memory += vm_machine_config(ts.s[i].pub.m)->memory;
+		}
+}
+
+static int ts_create(void *impl, const char *owner, const char *id,
+		     struct vm_machine *m, const struct api_quota *quota,
+		     struct api_problem *p)
+{
+	uint64_t machines, memory, want = vm_machine_config(m)->memory;
+
+	if (ts_find(owner, id))
 		return api_fail(p, "already_exists", "\"%s\" exists", id);
+	ts_usage(impl, owner, &machines, &memory);
+	if (quota && (machines >= quota->machines ||
+		      memory + want > quota->memory)) {
+		ts.quota_refusals++;
+		return api_fail(p, "quota_exceeded", "the test store's quota");
+	}
 	for (int i = 0; i < NSLOTS; i++) {
 		struct slot *s = &ts.s[i];
 
 		if (s->used)
 			continue;
 		memset(s, 0, sizeof(*s));
+		snprintf(s->pub.owner, sizeof(s->pub.owner), "%s", owner);
 		snprintf(s->pub.id, sizeof(s->pub.id), "%s", id);
-		snprintf(s->tenant, sizeof(s->tenant), "%s", tenant);
 		snprintf(s->pub.created, sizeof(s->pub.created),
 			 "2000-01-01T00:00:00Z");
 		s->pub.m = m;
@@ -98,13 +143,35 @@ static int ts_create(void *impl, const char *tenant, const char *id,
 	return api_fail(p, "too_many_machines", "the test store is full");
 }
 
-static struct api_entry *ts_open(void *impl, const char *tenant,
-				 const char *id, bool write)
+/* What who may do to (owner, id): the slot, or NULL with p filled. */
+static struct slot *ts_access(const struct api_caller *who,
+			      const char *owner, const char *id,
+			      enum api_access need, struct api_problem *p)
 {
-	struct slot *s = ts_find(tenant, id);
+	struct slot *s = ts_find(owner, id);
+	enum api_access a = API_ACCESS_NONE;
+
+	if (s)
+		a = api_access_for(who, owner, s->shares, s->nshares);
+	if (a == API_ACCESS_NONE) {
+		api_fail(p, "not_found", "no machine \"%s.%s\"", owner, id);
+		return NULL;
+	}
+	if (a < need) {
+		api_fail(p, "forbidden", "the test store says %s may not",
+			 who->tenant);
+		return NULL;
+	}
+	return s;
+}
+
+static struct api_entry *ts_open(void *impl, const struct api_caller *who,
+				 const char *owner, const char *id,
+				 enum api_access need, struct api_problem *p)
+{
+	struct slot *s = ts_access(who, owner, id, need, p);
 
 	(void)impl;
-	(void)write;
 	return s ? &s->pub : NULL;
 }
 
@@ -115,50 +182,61 @@ static void ts_close(void *impl, struct api_entry *e, bool write)
 	(void)write;
 }
 
-static int ts_remove(void *impl, const char *tenant, const char *id,
-		     struct api_problem *p)
+static int ts_remove(void *impl, const struct api_caller *who,
+		     const char *owner, const char *id, struct api_problem *p)
 {
-	struct slot *s = ts_find(tenant, id);
+	struct slot *s = ts_access(who, owner, id, API_ACCESS_OWNER, p);
 
 	(void)impl;
 	if (!s)
-		return api_fail(p, "not_found", "no machine \"%s\"", id);
+		return -1;
 	ts_drop(s);
 	return 0;
 }
 
-static int cmp_id(const void *a, const void *b)
+static int cmp_name(const void *a, const void *b)
 {
-	return strcmp(a, b);
+	const struct api_name *x = a, *y = b;
+	int c = strcmp(x->owner, y->owner);
+
+	return c ? c : strcmp(x->id, y->id);
 }
 
-static size_t ts_list(void *impl, const char *tenant, const char *after,
-		      size_t limit, char (*ids)[API_ID_MAX + 1], bool *more)
+static size_t ts_list(void *impl, const struct api_caller *who,
+		      const char *owner, const struct api_name *after,
+		      size_t limit, struct api_name *out, bool *more)
 {
-	char all[NSLOTS][API_ID_MAX + 1];
-	size_t n = 0, out = 0;
+	struct api_name all[NSLOTS];
+	size_t n = 0, k = 0;
 
 	(void)impl;
-	for (int i = 0; i < NSLOTS; i++)
-		if (ts.s[i].used && strcmp(ts.s[i].tenant, tenant) == 0 &&
-		    strcmp(ts.s[i].pub.id, after) > 0)
-			strcpy(all[n++], ts.s[i].pub.id);
-	qsort(all, n, sizeof(all[0]), cmp_id);
-	for (; out < n && out < limit; out++)
-		strcpy(ids[out], all[out]);
-	*more = out < n;
-	return out;
+	for (int i = 0; i < NSLOTS; i++) {
+		const struct slot *s = &ts.s[i];
+
+		if (!s->used || (owner && strcmp(s->pub.owner, owner) != 0) ||
+		    api_access_for(who, s->pub.owner, s->shares,
+				   s->nshares) == API_ACCESS_NONE)
+			continue;
+		strcpy(all[n].owner, s->pub.owner);
+		strcpy(all[n].id, s->pub.id);
+		if (cmp_name(&all[n], after) > 0)
+			n++;
+	}
+	qsort(all, n, sizeof(all[0]), cmp_name);
+	for (; k < n && k < limit; k++)
+		out[k] = all[k];
+	*more = k < n;
+	return k;
 }
 
-static int ts_commit(void *impl, struct api_entry *e, const struct vm_op *op,
-		     const struct vm_op_result *res, struct api_problem *p)
+static int ts_commit(void *impl, struct api_entry *e, const char *by,
+		     const struct vm_op *op, const struct vm_op_result *res,
+		     struct api_problem *p)
 {
 	struct slot *s = (struct slot *)e;
 	struct vm_machine *back;
 
 	(void)impl;
-	(void)op;
-	(void)res;
 	ts.commits++;
 	if (ts.refuse_commit) {
 		/* Back to the last committed state, as the contract says. */
@@ -170,7 +248,98 @@ static int ts_commit(void *impl, struct api_entry *e, const struct vm_op *op,
 				"the test store refuses to commit");
 	}
 	ts_save(s);
+	if (s->nlog < TS_LOG) {
+		struct rec *r = &s->log[s->nlog++];
+
+		r->version = vm_machine_version(e->m);
+		r->op = *op;
+		r->res = *res;
+		snprintf(r->by, sizeof(r->by), "%s", by);
+	}
 	return 0;
+}
+
+static int ts_history(void *impl, const char *owner, const char *id,
+		      uint64_t after, unsigned limit,
+		      int (*fn)(void *ctx, uint64_t version,
+				const struct vm_op *op,
+				const struct vm_op_result *res,
+				const char *by),
+		      void *cls, struct api_problem *p)
+{
+	struct slot *s = ts_find(owner, id);
+	int n = 0;
+
+	(void)impl;
+	if (!s)
+		return api_fail(p, "not_found", "no machine \"%s\"", id);
+	for (unsigned i = 0; i < s->nlog && (unsigned)n < limit; i++) {
+		const struct rec *r = &s->log[i];
+
+		if (r->version <= after)
+			continue;
+		if (fn(cls, r->version, &r->op, &r->res, r->by))
+			return -1;
+		n++;
+	}
+	return n;
+}
+
+static size_t ts_shares(void *impl, const char *owner, const char *id,
+			struct api_share *out, size_t cap)
+{
+	struct slot *s = ts_find(owner, id);
+
+	(void)impl;
+	if (!s)
+		return 0;
+	for (size_t i = 0; i < s->nshares && i < cap; i++)
+		out[i] = s->shares[i];
+	return s->nshares;
+}
+
+static int ts_share_put(void *impl, const char *owner, const char *id,
+			const struct api_share *sh, bool *created,
+			struct api_problem *p)
+{
+	struct slot *s = ts_find(owner, id);
+	size_t k = 0;
+
+	(void)impl;
+	if (!s)
+		return api_fail(p, "not_found", "no machine \"%s\"", id);
+	/* In tenant order: "*" sorts first. */
+	while (k < s->nshares && strcmp(s->shares[k].tenant, sh->tenant) < 0)
+		k++;
+	*created = k == s->nshares ||
+		   strcmp(s->shares[k].tenant, sh->tenant) != 0;
+	if (*created && s->nshares == TS_SHARES)
+		return api_fail(p, "too_many_shares", "the test store holds "
+				"%d shares a machine", TS_SHARES);
+	if (*created) {
+		memmove(&s->shares[k + 1], &s->shares[k],
+			(s->nshares - k) * sizeof(s->shares[0]));
+		s->nshares++;
+	}
+	s->shares[k] = *sh;
+	return 0;
+}
+
+static int ts_share_remove(void *impl, const char *owner, const char *id,
+			   const char *tenant, struct api_problem *p)
+{
+	struct slot *s = ts_find(owner, id);
+
+	(void)impl;
+	for (size_t k = 0; s && k < s->nshares; k++) {
+		if (strcmp(s->shares[k].tenant, tenant) != 0)
+			continue;
+		memmove(&s->shares[k], &s->shares[k + 1],
+			(s->nshares - k - 1) * sizeof(s->shares[0]));
+		s->nshares--;
+		return 0;
+	}
+	return api_fail(p, "not_found", "no share with \"%s\"", tenant);
 }
 
 static void ts_totals(void *impl, uint64_t *machines, uint64_t *processes,
@@ -189,23 +358,204 @@ static void ts_totals(void *impl, uint64_t *machines, uint64_t *processes,
 static const struct api_store_ops ts_ops = {
 	.create = ts_create, .open = ts_open, .close = ts_close,
 	.remove = ts_remove, .list = ts_list, .commit = ts_commit,
+	.history = ts_history, .usage = ts_usage, .shares = ts_shares,
+	.share_put = ts_share_put, .share_remove = ts_share_remove,
 	.totals = ts_totals,
 };
+
+/* ---- a tenant directory in memory, for tests: tokens in plain text ---- */
+
+#define TT_MAX 8
+#define ADMIN_TOKEN "admin-secret"
+
+struct tt_tenant {
+	struct api_tenant_info info;
+	char token[API_TOKEN_MAX + 1];
+	bool used;
+	bool limited;      /* its request bucket is empty */
+};
+
+static struct {
+	struct tt_tenant t[TT_MAX];
+	unsigned rotations;
+	unsigned lookups;  /* tokens the API asked about */
+} tt;
+
+static struct tt_tenant *tt_find(const char *name)
+{
+	for (int i = 0; i < TT_MAX; i++)
+		if (tt.t[i].used && strcmp(tt.t[i].info.name, name) == 0)
+			return &tt.t[i];
+	return NULL;
+}
+
+static enum api_auth tt_authenticate(void *impl, const char *token,
+				     struct api_caller *out,
+				     uint32_t *retry_after)
+{
+	(void)impl;
+	tt.lookups++;
+	memset(out, 0, sizeof(*out));
+	if (strcmp(token, ADMIN_TOKEN) == 0) {
+		strcpy(out->tenant, API_ADMIN_TENANT);
+		out->role = API_ROLE_ADMIN;
+		return API_AUTH_OK;
+	}
+	for (int i = 0; i < TT_MAX; i++) {
+		const struct tt_tenant *t = &tt.t[i];
+
+		if (!t->used || strcmp(t->token, token) != 0)
+			continue;
+		strcpy(out->tenant, t->info.name);
+		out->role = t->info.role;
+		out->limited = true;
+		out->quota = t->info.quota;
+		if (t->limited) {
+			*retry_after = 7;
+			return API_AUTH_LIMITED;
+		}
+		return API_AUTH_OK;
+	}
+	return API_AUTH_UNKNOWN;
+}
+
+static int tt_create(void *impl, struct api_tenant_info *info,
+		     char token[API_TOKEN_MAX + 1], struct api_problem *p)
+{
+	(void)impl;
+	if (tt_find(info->name))
+		return api_fail(p, "already_exists", "\"%s\" exists",
+				info->name);
+	for (int i = 0; i < TT_MAX; i++) {
+		struct tt_tenant *t = &tt.t[i];
+
+		if (t->used)
+			continue;
+		memset(t, 0, sizeof(*t));
+		strcpy(info->created, "2000-01-01T00:00:00Z");
+		t->info = *info;
+		snprintf(t->token, sizeof(t->token), "tok-%s", info->name);
+		strcpy(token, t->token);
+		t->used = true;
+		return 0;
+	}
+	return api_fail(p, "too_many_tenants", "the test directory is full");
+}
+
+static size_t tt_list(void *impl, const char *after, size_t limit,
+		      struct api_tenant_info *out, bool *more)
+{
+	size_t n = 0;
+	const char *last = after;
+
+	(void)impl;
+	*more = false;
+	/* Name order, by repeated search for the next name. */
+	for (;;) {
+		const struct tt_tenant *next = NULL;
+
+		for (int i = 0; i < TT_MAX; i++)
+			if (tt.t[i].used &&
+			    strcmp(tt.t[i].info.name, last) > 0 &&
+			    (!next || strcmp(tt.t[i].info.name,
+					     next->info.name) < 0))
+				next = &tt.t[i];
+		if (!next)
+			return n;
+		if (n == limit) {
+			*more = true;
+			return n;
+		}
+		out[n++] = next->info;
+		last = next->info.name;
+	}
+}
+
+static int tt_get(void *impl, const char *name, struct api_tenant_info *out)
+{
+	const struct tt_tenant *t = tt_find(name);
+
+	(void)impl;
+	if (!t)
+		return -1;
+	*out = t->info;
+	return 0;
+}
+
+static int tt_remove(void *impl, const char *name, struct api_problem *p)
+{
+	struct tt_tenant *t = tt_find(name);
+
+	(void)impl;
+	if (!t)
+		return api_fail(p, "not_found", "no tenant \"%s\"", name);
+	memset(t, 0, sizeof(*t));
+	return 0;
+}
+
+static int tt_rotate(void *impl, const char *name,
+		     char token[API_TOKEN_MAX + 1], struct api_problem *p)
+{
+	struct tt_tenant *t = tt_find(name);
+
+	(void)impl;
+	if (!t)
+		return api_fail(p, "not_found", "no tenant \"%s\"", name);
+	snprintf(t->token, sizeof(t->token), "tok-%s-%u", name,
+		 ++tt.rotations);
+	strcpy(token, t->token);
+	return 0;
+}
+
+static const struct api_tenants_ops tt_ops = {
+	.authenticate = tt_authenticate, .create = tt_create,
+	.list = tt_list, .get = tt_get, .remove = tt_remove,
+	.rotate = tt_rotate,
+};
+
+/* Adds a tenant with this token directly (no request). */
+static void tt_add(const char *name, enum api_role role,
+		   const struct api_quota *q, const char *token)
+{
+	for (int i = 0; i < TT_MAX; i++) {
+		struct tt_tenant *t = &tt.t[i];
+
+		if (t->used)
+			continue;
+		memset(t, 0, sizeof(*t));
+		snprintf(t->info.name, sizeof(t->info.name), "%s", name);
+		t->info.role = role;
+		t->info.quota = *q;
+		strcpy(t->info.created, "2000-01-01T00:00:00Z");
+		snprintf(t->token, sizeof(t->token), "%s", token);
+		t->used = true;
+		return;
+	}
+	ck_abort_msg("the test directory is full");
+}
 
 /* ---- calling the API ---- */
 
 static struct api_ctx ctx;
 static struct api_response rsp;
 static cJSON *rj; /* the last answer, parsed */
+static const char *authz; /* the Authorization header sent, or NULL */
 
-static int call(const char *method, const char *path, const char *ctype,
+static int call(const char *method, const char *target, const char *ctype,
 		const char *if_match, const char *body, size_t len)
 {
+	char path[512];
+	const char *q = strchr(target, '?');
 	struct api_request rq = {
-		.method = method, .path = path, .content_type = ctype,
-		.if_match = if_match, .body = body ? body : "", .body_len = len,
+		.method = method, .path = path, .query = q ? q + 1 : NULL,
+		.content_type = ctype,
+		.if_match = if_match, .authorization = authz,
+		.body = body ? body : "", .body_len = len,
 	};
 
+	/* "path?query" as a server splits it. */
+	snprintf(path, sizeof(path), "%.*s",
+		 (int)(q ? (size_t)(q - target) : strlen(target)), target);
 	api_response_release(&rsp);
 	cJSON_Delete(rj);
 	rj = NULL;
@@ -216,7 +566,7 @@ static int call(const char *method, const char *path, const char *ctype,
 	ck_assert_msg(rsp.status >= 200 &&
 			      (rsp.status < 500 ||
 			       (rsp.status == 503 && ts.refuse_commit)),
-		      "%s %s: status %d: %.300s", method, path, rsp.status,
+		      "%s %s: status %d: %.300s", method, target, rsp.status,
 		      rsp.body ? rsp.body : "");
 	return rsp.status;
 }
@@ -286,11 +636,15 @@ static char kva[24], kva2[24], vva[24], ppa[24];
 static void setup(void)
 {
 	memset(&ts, 0, sizeof(ts));
+	memset(&tt, 0, sizeof(tt));
 	memset(&ctx, 0, sizeof(ctx));
 	memset(&rsp, 0, sizeof(rsp));
 	rj = NULL;
+	authz = NULL;
 	ctx.store.ops = &ts_ops;
 	ctx.store.impl = &ts;
+	ctx.tenants.ops = &tt_ops;
+	ctx.tenants.impl = &tt;
 	ctx.config.openapi = "{}";
 	ctx.config.openapi_len = 2;
 	ctx.config.version = "test";
@@ -348,8 +702,8 @@ static const char *const methods[] = {
 	"GET", "POST", "PUT", "PATCH", "DELETE",
 };
 
-/* A route's pattern with its parameters filled in for machine d1. */
-static void fill(const char *pattern, char *out, size_t cap)
+/* A route's pattern with its parameters filled in for machine m. */
+static void fill_m(const char *pattern, const char *m, char *out, size_t cap)
 {
 	size_t o = 0;
 
@@ -357,11 +711,13 @@ static void fill(const char *pattern, char *out, size_t cap)
 		const char *v = NULL;
 
 		if (strncmp(q, "{m}", 3) == 0)
-			v = "d1";
+			v = m;
 		else if (strncmp(q, "{pid}", 5) == 0)
 			v = "1";
 		else if (strncmp(q, "{n}", 3) == 0)
 			v = "0";
+		else if (strncmp(q, "{t}", 3) == 0)
+			v = "nobody";
 		if (v) {
 			o += (size_t)snprintf(out + o, cap - o, "%s", v);
 			q = strchr(q, '}') + 1;
@@ -370,6 +726,12 @@ static void fill(const char *pattern, char *out, size_t cap)
 		}
 	}
 	out[o] = '\0';
+}
+
+/* ... for machine d1. */
+static void fill(const char *pattern, char *out, size_t cap)
+{
+	fill_m(pattern, "d1", out, cap);
 }
 
 static bool has_method(const char *pattern, const char *method)
@@ -1246,6 +1608,758 @@ START_TEST(commit_refused_then_retried_gives_the_same_answer)
 }
 END_TEST
 
+/* ---- tenants: tokens, roles, shares, names, quotas (SPEC part 3) ---- */
+
+#define C16 "0123456789abcdef"
+#define T64 C16 C16 C16 C16        /* a token of the longest length */
+#define O32 "o123456789abcdef0123456789abcdef"  /* the longest tenant */
+
+static const struct api_quota q_tenant = {
+	.machines = 8, .memory = 16ULL << 30, .processes = 64, .rate = 20,
+};
+static const struct api_quota q_grader = { .rate = 200 };
+
+static char bearer[API_TOKEN_MAX + 64];
+
+/* Sends "Authorization: Bearer <token>" from now on (NULL: none). */
+static void as(const char *token)
+{
+	if (!token) {
+		authz = NULL;
+		return;
+	}
+	snprintf(bearer, sizeof(bearer), "Bearer %s", token);
+	authz = bearer;
+}
+
+static char *test_metrics(void *cls)
+{
+	(void)cls;
+	return strdup("vmlab_up 1\n");
+}
+
+/* Auth on: tenants alice, bob, carol, a grader, "long" (a 64-character
+ * token) and the admin (ADMIN_TOKEN); d1 stays local's. */
+static void auth_setup(void)
+{
+	setup();
+	ctx.auth = true;
+	ctx.metrics = test_metrics;
+	tt_add("alice", API_ROLE_TENANT, &q_tenant, "tok-alice");
+	tt_add("bob", API_ROLE_TENANT, &q_tenant, "tok-bob");
+	tt_add("carol", API_ROLE_TENANT, &q_tenant, "tok-carol");
+	tt_add("grader", API_ROLE_GRADER, &q_grader, "tok-grader");
+	tt_add("long", API_ROLE_TENANT, &q_tenant, T64);
+}
+
+static unsigned used_slots(void)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < NSLOTS; i++)
+		n += ts.s[i].used;
+	return n;
+}
+
+/* The caller creates machine id of 64 MiB. */
+static void create(const char *id)
+{
+	char body[128];
+
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"memory\":\"64MiB\"}",
+		 id);
+	post("/v1/machines", body);
+	ck_status(201);
+}
+
+START_TEST(no_token_is_401_before_routing)
+{
+	static const char *const paths[] = {
+		"/v1", "/v1/machines", "/v1/whoami", "/metrics",
+		"/v1/tenants", "/v1/machines/d1", "/v1/nothing", "/",
+	};
+	unsigned before = used_slots();
+
+	as(NULL);
+	for (unsigned i = 0; i < sizeof(paths) / sizeof(*paths); i++) {
+		get(paths[i]);
+		ck_problem(401, "unauthorized");
+		ck_assert_str_eq(header("WWW-Authenticate"),
+				 "Bearer realm=\"vmlab\"");
+	}
+	post("/v1/machines", "{\"id\":\"x1\"}");
+	ck_problem(401, "unauthorized");
+	call("PUT", "/v1/machines", NULL, NULL, NULL, 0);
+	ck_problem(401, "unauthorized");
+	ck_assert_uint_eq(used_slots(), before);
+}
+END_TEST
+
+static const struct {
+	const char *header;
+	bool invalid_token;    /* a token was sent: error="invalid_token" */
+	bool asked;            /* a token the directory is asked about */
+} bad_bearers[] = {
+	{ "tok-alice", false, false },              /* no scheme */
+	{ "Basic dG9rLWFsaWNlOg==", false, false }, /* another scheme */
+	{ "Bearer", false, false },                 /* no token at all */
+	{ "Bearertok-alice", false, false },
+	{ "", false, false },
+	{ "Bearer ", true, false },                 /* an empty token */
+	{ "Bearer     ", true, false },
+	{ "Bearer tok-nobody", true, true },
+	{ "Bearer tok-alicex", true, true },
+	{ "Bearer tok-alic", true, true },
+	{ "Bearer " T64 "x", true, false },         /* 65 characters */
+	{ "Bearer " T64 T64, true, false },
+};
+
+START_TEST(a_malformed_or_unknown_bearer_is_401)
+{
+	const char *www;
+
+	authz = bad_bearers[_i].header;
+	get("/v1/whoami");
+	ck_problem(401, "unauthorized");
+	/* No token that cannot be one reaches the directory. */
+	ck_assert_uint_eq(tt.lookups, bad_bearers[_i].asked ? 1 : 0);
+	www = header("WWW-Authenticate");
+	ck_assert_ptr_nonnull(www);
+	ck_assert_msg(strncmp(www, "Bearer realm=\"vmlab\"", 20) == 0, "%s",
+		      www);
+	ck_assert_msg((strstr(www, "error=\"invalid_token\"") != NULL) ==
+			      bad_bearers[_i].invalid_token,
+		      "\"%s\": WWW-Authenticate %s", authz, www);
+}
+END_TEST
+
+START_TEST(the_bearer_forms_that_work)
+{
+	static const char *const good[] = {
+		"Bearer tok-alice", "bearer tok-alice", "BEARER tok-alice",
+		"Bearer   tok-alice  ",
+	};
+
+	for (unsigned i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		authz = good[i];
+		get("/v1/whoami");
+		ck_status(200);
+		ck_assert_str_eq(str("tenant"), "alice");
+		ck_assert_str_eq(str("role"), "tenant");
+	}
+	/* 64 characters: the longest token there is. */
+	as(T64);
+	get("/v1/whoami");
+	ck_status(200);
+	ck_assert_str_eq(str("tenant"), "long");
+	as(ADMIN_TOKEN);
+	get("/v1/whoami");
+	ck_status(200);
+	ck_assert_str_eq(str("tenant"), "admin");
+	ck_assert_str_eq(str("role"), "admin");
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(rj, "quota")));
+}
+END_TEST
+
+START_TEST(a_limited_caller_is_429_with_retry_after)
+{
+	unsigned before = used_slots();
+
+	tt_find("alice")->limited = true;
+	as("tok-alice");
+	get("/v1/whoami");
+	ck_problem(429, "rate_limited");
+	ck_assert_str_eq(header("Retry-After"), "7");
+	ck_assert_ptr_null(header("WWW-Authenticate"));
+	post("/v1/machines", "{\"id\":\"x1\"}");
+	ck_problem(429, "rate_limited");
+	ck_assert_uint_eq(used_slots(), before);
+	/* Others are not held back. */
+	as("tok-bob");
+	get("/v1/whoami");
+	ck_status(200);
+	ck_assert_ptr_null(header("Retry-After"));
+}
+END_TEST
+
+START_TEST(healthz_is_open)
+{
+	as(NULL);
+	get("/healthz");
+	ck_status(200);
+	ck_assert_str_eq(str("status"), "ok");
+	/* A token is not even looked at. */
+	authz = "Bearer tok-nobody";
+	get("/healthz");
+	ck_status(200);
+	tt_find("alice")->limited = true;
+	as("tok-alice");
+	get("/healthz");
+	ck_status(200);
+}
+END_TEST
+
+START_TEST(metrics_and_tenants_need_their_role)
+{
+	static const char *const tenants_only_admin[][3] = {
+		{ "GET", "/v1/tenants", NULL },
+		{ "POST", "/v1/tenants", "{\"name\":\"dave\"}" },
+		{ "DELETE", "/v1/tenants/bob", NULL },
+		{ "POST", "/v1/tenants/bob/tokens", NULL },
+	};
+	static const char *const callers[] = { "tok-alice", "tok-grader" };
+
+	as("tok-alice");
+	get("/metrics");
+	ck_problem(403, "forbidden");
+	as("tok-grader");
+	get("/metrics");
+	ck_status(200);
+	as(ADMIN_TOKEN);
+	get("/metrics");
+	ck_status(200);
+	for (unsigned k = 0; k < 2; k++) {
+		as(callers[k]);
+		for (unsigned i = 0; i < 4; i++) {
+			const char *const *r = tenants_only_admin[i];
+
+			call(r[0], r[1], "application/json", NULL, r[2],
+			     r[2] ? strlen(r[2]) : 0);
+			ck_problem(403, "forbidden");
+		}
+	}
+	/* Nothing happened: bob is there with his token, dave is not. */
+	ck_assert_ptr_null(tt_find("dave"));
+	as("tok-bob");
+	get("/v1/whoami");
+	ck_status(200);
+	/* The admin may. */
+	as(ADMIN_TOKEN);
+	get("/v1/tenants");
+	ck_status(200);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+				 rj, "items")), 5);
+}
+END_TEST
+
+START_TEST(a_grader_creates_nothing)
+{
+	unsigned before;
+
+	as(ADMIN_TOKEN);
+	create("a1");
+	before = used_slots();
+	as("tok-grader");
+	post("/v1/machines", "{\"id\":\"g1\",\"memory\":\"64MiB\"}");
+	ck_problem(403, "forbidden");
+	post("/v1/machines/admin.a1/clone", "{\"id\":\"g1\"}");
+	ck_problem(403, "forbidden");
+	ck_assert_uint_eq(used_slots(), before);
+	ck_assert_ptr_null(ts_find("grader", "g1"));
+	/* It reads every machine. */
+	get("/v1/machines/admin.a1");
+	ck_status(200);
+	ck_assert_str_eq(str("id"), "admin.a1");
+	ck_assert_str_eq(str("owner"), "admin");
+	get("/v1/machines/local.d1/zones");
+	ck_status(200);
+}
+END_TEST
+
+START_TEST(a_grader_kmalloc_is_403_and_changes_nothing)
+{
+	struct slot *s;
+	uint8_t *s0;
+	size_t len0;
+	uint64_t v0;
+	unsigned commits;
+	bool same;
+
+	as("tok-alice");
+	create("lab1");
+	s = ts_find("alice", "lab1");
+	vm_state_serialize(s->pub.m, &s0, &len0);
+	v0 = vm_machine_version(s->pub.m);
+	commits = ts.commits;
+
+	as("tok-grader");
+	post("/v1/machines/alice.lab1/kmalloc", "{\"size\":64}");
+	ck_problem(403, "forbidden");
+	ck_assert_ptr_null(header("ETag"));
+	post("/v1/machines/alice.lab1/processes", "{}");
+	ck_problem(403, "forbidden");
+	call("DELETE", "/v1/machines/alice.lab1", NULL, NULL, NULL, 0);
+	ck_problem(403, "forbidden");
+	post("/v1/machines/alice.lab1/shares",
+	     "{\"tenant\":\"grader\",\"access\":\"write\"}");
+	ck_problem(403, "forbidden");
+
+	s = ts_find("alice", "lab1");
+	ck_assert_ptr_nonnull(s);
+	{
+		uint8_t *s1;
+		size_t len1;
+
+		vm_state_serialize(s->pub.m, &s1, &len1);
+		same = len0 == len1 && memcmp(s0, s1, len0) == 0;
+		free(s1);
+	}
+	free(s0);
+	ck_assert_msg(same, "a grader's refused kmalloc changed the machine");
+	ck_assert_uint_eq(vm_machine_version(s->pub.m), v0);
+	ck_assert_uint_eq(ts.commits, commits);
+	ck_assert_uint_eq(s->nshares, 0);
+}
+END_TEST
+
+START_TEST(a_stranger_gets_404_on_every_machine_route)
+{
+	unsigned n404 = 0;
+	char path[160];
+
+	as("tok-alice");
+	create("lab1");
+	post("/v1/machines/lab1/processes", "{}");
+	ck_status(201);
+	as("tok-bob");
+	for (const struct api_route *r = api_routes(); r->method; r++) {
+		if (!strstr(r->pattern, "{m}"))
+			continue;
+		fill_m(r->pattern, "alice.lab1", path, sizeof(path));
+		call(r->method, path, "application/json", NULL, "{}", 2);
+		/* 422 for a body missing its fields, checked first; never
+		 * an answer that would tell the machine exists. */
+		ck_assert_msg(rsp.status == 404 || rsp.status == 422,
+			      "%s %s: %s", r->method, path, rsp.body);
+		if (rsp.status == 404) {
+			ck_problem(404, "not_found");
+			n404++;
+		}
+	}
+	ck_assert_uint_ge(n404, 15);
+	/* Its own name for it is its own namespace: no such machine. */
+	get("/v1/machines/lab1");
+	ck_problem(404, "not_found");
+	get("/v1/machines");
+	ck_status(200);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+				 rj, "items")), 0);
+	get("/v1/machines?owner=alice");
+	ck_status(200);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+				 rj, "items")), 0);
+	ck_assert_uint_eq(vm_machine_nprocesses(ts_find("alice", "lab1")
+							 ->pub.m), 1);
+}
+END_TEST
+
+START_TEST(owner_dot_id_names_a_machine)
+{
+	as("tok-alice");
+	create("lab1");
+	get("/v1/machines/lab1");
+	ck_status(200);
+	ck_assert_str_eq(str("id"), "lab1");
+	ck_assert_str_eq(str("owner"), "alice");
+	/* Its full name works too, and it answers the name the caller
+	 * uses. */
+	get("/v1/machines/alice.lab1");
+	ck_status(200);
+	ck_assert_str_eq(str("id"), "lab1");
+	as(ADMIN_TOKEN);
+	get("/v1/machines/alice.lab1");
+	ck_status(200);
+	ck_assert_str_eq(str("id"), "alice.lab1");
+	ck_assert_str_eq(str("owner"), "alice");
+	/* The admin's own namespace is "admin". */
+	get("/v1/machines/lab1");
+	ck_problem(404, "not_found");
+
+	/* An owner of 32 characters, the longest. */
+	tt_add(O32, API_ROLE_TENANT, &q_tenant, "tok-32");
+	as("tok-32");
+	create("m");
+	as(ADMIN_TOKEN);
+	get("/v1/machines/" O32 ".m");
+	ck_status(200);
+	ck_assert_str_eq(str("owner"), O32);
+}
+END_TEST
+
+static const char *const bad_names[] = {
+	"a..b", ".x", "x.", ".lab1", "alice.", "alice..lab1",
+	"alice.lab1.x", "Alice.lab1", "alice.Lab1", "-alice.lab1",
+	"alice.-lab1", "al ice.lab1", "*.lab1", ".",
+	/* 33 characters: its first 32 name a real tenant with machine m. */
+	O32 "x.m", "x" O32 ".m",
+};
+
+START_TEST(names_that_cannot_be_a_machine_are_404)
+{
+	char path[200];
+
+	as("tok-alice");
+	create("lab1");
+	tt_add(O32, API_ROLE_TENANT, &q_tenant, "tok-32");
+	as("tok-32");
+	create("m");
+	as(ADMIN_TOKEN);
+	snprintf(path, sizeof(path), "/v1/machines/%s", bad_names[_i]);
+	get(path);
+	ck_problem(404, "not_found");
+	snprintf(path, sizeof(path), "/v1/machines/%s/kmalloc", bad_names[_i]);
+	post(path, "{\"size\":8}");
+	ck_problem(404, "not_found");
+	ck_assert_uint_eq(vm_machine_version(ts_find("alice", "lab1")->pub.m),
+			  0);
+	ck_assert_uint_eq(vm_machine_version(ts_find(O32, "m")->pub.m), 0);
+}
+END_TEST
+
+/* A tenant "q" with quota, as the caller. */
+static void as_q(uint64_t machines, uint64_t memory, uint64_t processes)
+{
+	struct api_quota q = {
+		.machines = machines, .memory = memory,
+		.processes = processes, .rate = 20,
+	};
+
+	tt_add("q", API_ROLE_TENANT, &q, "tok-q");
+	as("tok-q");
+}
+
+START_TEST(quota_of_machines_at_its_edge)
+{
+	as_q(2, 16ULL << 30, 64);
+	create("m1");
+	create("m2");   /* n - 1 had: fine */
+	post("/v1/machines", "{\"id\":\"m3\",\"memory\":\"64MiB\"}");
+	ck_problem(429, "quota_exceeded");
+	ck_assert_ptr_null(header("Retry-After"));
+	ck_assert_ptr_null(ts_find("q", "m3"));
+	post("/v1/machines/m1/clone", "{\"id\":\"c1\"}");
+	ck_problem(429, "quota_exceeded");
+	ck_assert_ptr_null(ts_find("q", "c1"));
+	/* The admin, and another tenant, are not held by q's quota. */
+	as("tok-alice");
+	create("m3");
+	as("tok-q");
+	call("DELETE", "/v1/machines/m2", NULL, NULL, NULL, 0);
+	ck_status(204);
+	create("m3");
+	get("/v1/whoami");
+	ck_status(200);
+	ck_assert_uint_eq((uint64_t)cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(rj, "usage"), "machines")
+		->valuedouble, 2);
+	/* Refused before any work: the store never saw a creation over
+	 * the quota. */
+	ck_assert_uint_eq(ts.quota_refusals, 0);
+}
+END_TEST
+
+START_TEST(quota_of_memory_at_its_edge)
+{
+	as_q(8, 96ULL << 20, 64);
+	create("m1");                       /* 64 MiB */
+	post("/v1/machines", "{\"id\":\"m2\",\"memory\":\"33MiB\"}");
+	ck_problem(429, "quota_exceeded");  /* 97 MiB in all */
+	ck_assert_ptr_null(ts_find("q", "m2"));
+	post("/v1/machines/m1/clone", "{\"id\":\"c1\"}");
+	ck_problem(429, "quota_exceeded");  /* 128 MiB */
+	post("/v1/machines", "{\"id\":\"m2\",\"memory\":\"32MiB\"}");
+	ck_status(201);                     /* exactly 96 MiB */
+	get("/v1/whoami");
+	ck_status(200);
+	ck_assert_uint_eq((uint64_t)cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(rj, "usage"), "memory")
+		->valuedouble, 96ULL << 20);
+	ck_assert_uint_eq(ts.quota_refusals, 0);
+}
+END_TEST
+
+START_TEST(quota_of_processes_at_its_edge)
+{
+	struct slot *s;
+	uint8_t *s0, *s1;
+	size_t len0, len1;
+	unsigned commits;
+	bool same;
+
+	/* Two machines of the admin's, with 2 and 3 processes, shared
+	 * with q for reading. */
+	as(ADMIN_TOKEN);
+	create("t2");
+	create("t3");
+	for (int i = 0; i < 5; i++) {
+		post(i < 2 ? "/v1/machines/t2/processes"
+			   : "/v1/machines/t3/processes", "{}");
+		ck_status(201);
+	}
+	as_q(8, 16ULL << 30, 2);
+	as(ADMIN_TOKEN);
+	post("/v1/machines/t2/shares",
+	     "{\"tenant\":\"q\",\"access\":\"read\"}");
+	ck_status(201);
+	post("/v1/machines/t3/shares",
+	     "{\"tenant\":\"q\",\"access\":\"read\"}");
+	ck_status(201);
+
+	as("tok-q");
+	create("m");
+	get("/v1/machines/m");
+	ck_assert_uint_eq(num("processes"), 0);
+	post("/v1/machines/m/processes", "{}");
+	ck_status(201);
+	post("/v1/machines/m/processes", "{}");
+	ck_status(201);                     /* n - 1 had: fine */
+	s = ts_find("q", "m");
+	vm_state_serialize(s->pub.m, &s0, &len0);
+	commits = ts.commits;
+	post("/v1/machines/m/processes", "{}");
+	ck_problem(429, "quota_exceeded");
+	vm_state_serialize(s->pub.m, &s1, &len1);
+	same = len0 == len1 && memcmp(s0, s1, len0) == 0;
+	free(s0);
+	free(s1);
+	ck_assert_msg(same, "a refused process creation changed the machine");
+	ck_assert_uint_eq(ts.commits, commits);
+	ck_assert_uint_eq(vm_machine_nprocesses(s->pub.m), 2);
+
+	/* A clone brings its processes: 2 fit, 3 do not. */
+	post("/v1/machines/admin.t2/clone", "{\"id\":\"c2\"}");
+	ck_status(201);
+	ck_assert_str_eq(str("owner"), "q");
+	post("/v1/machines/admin.t3/clone", "{\"id\":\"c3\"}");
+	ck_problem(429, "quota_exceeded");
+	ck_assert_ptr_null(ts_find("q", "c3"));
+}
+END_TEST
+
+/* The "tenant" of each history record of the last answer, joined. */
+static void history_tenants(char *out, size_t cap)
+{
+	const cJSON *ops = cJSON_GetObjectItemCaseSensitive(rj, "operations");
+	const cJSON *o;
+	size_t n = 0;
+
+	out[0] = '\0';
+	cJSON_ArrayForEach(o, ops) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tenant");
+
+		ck_assert(cJSON_IsString(t));
+		n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? " " : "",
+				      t->valuestring);
+	}
+}
+
+START_TEST(history_names_the_tenant_that_applied_each_op)
+{
+	char who[128];
+
+	as("tok-alice");
+	create("lab1");
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"bob\",\"access\":\"write\"}");
+	ck_status(201);
+	post("/v1/machines/lab1/kmalloc", "{\"size\":64}");
+	ck_status(201);
+	as("tok-bob");
+	post("/v1/machines/alice.lab1/kmalloc", "{\"size\":64}");
+	ck_status(201);
+	as(ADMIN_TOKEN);
+	post("/v1/machines/alice.lab1/kmalloc", "{\"size\":64}");
+	ck_status(201);
+	as("tok-grader");
+	get("/v1/machines/alice.lab1/history");
+	ck_status(200);
+	history_tenants(who, sizeof(who));
+	ck_assert_str_eq(who, "alice bob admin");
+}
+END_TEST
+
+START_TEST(with_auth_off_the_caller_is_the_local_admin)
+{
+	char who[128];
+
+	/* A token is not read at all. */
+	authz = "Bearer tok-alice";
+	get("/v1/whoami");
+	ck_status(200);
+	ck_assert_str_eq(str("tenant"), "local");
+	ck_assert_str_eq(str("role"), "admin");
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(rj, "quota")));
+	authz = NULL;
+	get("/v1/whoami");
+	ck_assert_str_eq(str("tenant"), "local");
+	get("/v1/machines/d1");
+	ck_status(200);
+	ck_assert_str_eq(str("id"), "d1");
+	ck_assert_str_eq(str("owner"), "local");
+	get("/v1/machines/local.d1");
+	ck_status(200);
+	ck_assert_str_eq(str("id"), "d1");
+	get("/v1/machines/d1/history");
+	ck_status(200);
+	history_tenants(who, sizeof(who));
+	ck_assert_str_eq(who, "local local local local local local");
+	/* The admin's routes are open. */
+	post("/v1/tenants", "{\"name\":\"dave\"}");
+	ck_status(201);
+	ck_assert_str_eq(str("token"), "tok-dave");
+	ck_assert_ptr_nonnull(tt_find("dave"));
+	get("/v1/tenants");
+	ck_status(200);
+	get("/metrics");
+	ck_assert_int_ne(rsp.status, 401);
+	ck_assert_int_ne(rsp.status, 403);
+}
+END_TEST
+
+START_TEST(shares_give_read_or_write)
+{
+	as("tok-alice");
+	create("lab1");
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"bob\",\"access\":\"read\"}");
+	ck_status(201);
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"bob\",\"access\":\"write\"}");
+	ck_status(200);                     /* changed, not new */
+	ck_assert_str_eq(str("access"), "write");
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"*\",\"access\":\"read\"}");
+	ck_status(201);
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"alice\",\"access\":\"read\"}");
+	ck_problem(422, "invalid_value");   /* the owner itself */
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"nobody\",\"access\":\"read\"}");
+	ck_problem(422, "invalid_value");
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"bob\",\"access\":\"owner\"}");
+	ck_problem(422, "invalid_value");
+	get("/v1/machines/lab1/shares");
+	ck_status(200);
+	{
+		const cJSON *items = cJSON_GetObjectItemCaseSensitive(rj,
+								      "items");
+
+		ck_assert_int_eq(cJSON_GetArraySize(items), 2);
+		ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetArrayItem(items, 0), "tenant")->valuestring,
+			"*");
+		ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetArrayItem(items, 1), "tenant")->valuestring,
+			"bob");
+	}
+
+	/* bob writes but does not own; carol reads through "*". */
+	as("tok-bob");
+	post("/v1/machines/alice.lab1/kmalloc", "{\"size\":8}");
+	ck_status(201);
+	get("/v1/machines/alice.lab1/shares");
+	ck_problem(403, "forbidden");
+	call("DELETE", "/v1/machines/alice.lab1", NULL, NULL, NULL, 0);
+	ck_problem(403, "forbidden");
+	as("tok-carol");
+	get("/v1/machines/alice.lab1");
+	ck_status(200);
+	post("/v1/machines/alice.lab1/kmalloc", "{\"size\":8}");
+	ck_problem(403, "forbidden");
+
+	/* The test store holds 4 shares a machine. */
+	as("tok-alice");
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"carol\",\"access\":\"read\"}");
+	ck_status(201);
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"grader\",\"access\":\"read\"}");
+	ck_status(201);
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"long\",\"access\":\"read\"}");
+	ck_problem(409, "too_many_shares");
+	post("/v1/machines/lab1/shares",
+	     "{\"tenant\":\"carol\",\"access\":\"write\"}");
+	ck_status(200);                     /* a change still fits */
+
+	/* Revoked: bob keeps what "*" gives, then nothing. */
+	call("DELETE", "/v1/machines/lab1/shares/bob", NULL, NULL, NULL, 0);
+	ck_status(204);
+	call("DELETE", "/v1/machines/lab1/shares/bob", NULL, NULL, NULL, 0);
+	ck_problem(404, "not_found");
+	as("tok-bob");
+	get("/v1/machines/alice.lab1");
+	ck_status(200);
+	post("/v1/machines/alice.lab1/kmalloc", "{\"size\":8}");
+	ck_problem(403, "forbidden");
+	as("tok-alice");
+	call("DELETE", "/v1/machines/lab1/shares/%2A", NULL, NULL, NULL, 0);
+	ck_status(204);
+	as("tok-bob");
+	get("/v1/machines/alice.lab1");
+	ck_problem(404, "not_found");
+}
+END_TEST
+
+/* The ids of the items of the last list, joined. */
+static void list_ids(char *out, size_t cap)
+{
+	const cJSON *o;
+	size_t n = 0;
+
+	out[0] = '\0';
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(rj, "items"))
+		n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? " " : "",
+				      cJSON_GetObjectItemCaseSensitive(o, "id")
+					      ->valuestring);
+}
+
+START_TEST(lists_name_what_the_caller_sees)
+{
+	char ids[256];
+
+	as("tok-alice");
+	create("lab1");
+	create("lab2");
+	post("/v1/machines/lab2/shares",
+	     "{\"tenant\":\"bob\",\"access\":\"read\"}");
+	ck_status(201);
+	as("tok-bob");
+	create("b1");
+	as(ADMIN_TOKEN);
+	create("a1");
+
+	as("tok-bob");
+	get("/v1/machines");
+	ck_status(200);
+	list_ids(ids, sizeof(ids));
+	ck_assert_str_eq(ids, "alice.lab2 b1");
+	as(ADMIN_TOKEN);
+	get("/v1/machines");
+	list_ids(ids, sizeof(ids));
+	ck_assert_str_eq(ids, "a1 alice.lab1 alice.lab2 bob.b1 local.d1");
+	get("/v1/machines?page_size=2");
+	list_ids(ids, sizeof(ids));
+	ck_assert_str_eq(ids, "a1 alice.lab1");
+	ck_assert_str_eq(str("next_page_token"), "alice.lab1");
+	get("/v1/machines?page_size=2&page_token=alice.lab1");
+	list_ids(ids, sizeof(ids));
+	ck_assert_str_eq(ids, "alice.lab2 bob.b1");
+	get("/v1/machines?owner=alice");
+	list_ids(ids, sizeof(ids));
+	ck_assert_str_eq(ids, "alice.lab1 alice.lab2");
+	get("/v1/machines?owner=Alice");
+	ck_problem(400, "bad_query");
+	get("/v1/machines?page_token=lab1");
+	ck_problem(400, "bad_query");
+	as("tok-grader");
+	get("/v1/machines?owner=bob");
+	list_ids(ids, sizeof(ids));
+	ck_assert_str_eq(ids, "bob.b1");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dispatch");
@@ -1255,12 +2369,16 @@ int main(void)
 	TCase *ct = tcase_create("content_type");
 	TCase *im = tcase_create("if_match");
 	TCase *ref = tcase_create("refusals");
-	TCase *all[] = { routes, json, u64, ct, im, ref };
+	TCase *tn = tcase_create("tenants");
+	TCase *off = tcase_create("auth_off");
+	TCase *all[] = { routes, json, u64, ct, im, ref, tn, off };
 	SRunner *sr;
 	int failed;
 
 	for (unsigned i = 0; i < sizeof(all) / sizeof(*all); i++) {
-		tcase_add_checked_fixture(all[i], setup, teardown);
+		tcase_add_checked_fixture(all[i], all[i] == tn ? auth_setup
+							      : setup,
+					  teardown);
 		tcase_set_timeout(all[i], 60);
 		suite_add_tcase(s, all[i]);
 	}
@@ -1293,6 +2411,28 @@ int main(void)
 	tcase_add_loop_test(ref, refusal_leaves_the_machine_byte_identical, 0,
 			    sizeof(rcases) / sizeof(*rcases));
 	tcase_add_test(ref, commit_refused_then_retried_gives_the_same_answer);
+
+	tcase_add_test(tn, no_token_is_401_before_routing);
+	tcase_add_loop_test(tn, a_malformed_or_unknown_bearer_is_401, 0,
+			    sizeof(bad_bearers) / sizeof(*bad_bearers));
+	tcase_add_test(tn, the_bearer_forms_that_work);
+	tcase_add_test(tn, a_limited_caller_is_429_with_retry_after);
+	tcase_add_test(tn, healthz_is_open);
+	tcase_add_test(tn, metrics_and_tenants_need_their_role);
+	tcase_add_test(tn, a_grader_creates_nothing);
+	tcase_add_test(tn, a_grader_kmalloc_is_403_and_changes_nothing);
+	tcase_add_test(tn, a_stranger_gets_404_on_every_machine_route);
+	tcase_add_test(tn, owner_dot_id_names_a_machine);
+	tcase_add_loop_test(tn, names_that_cannot_be_a_machine_are_404, 0,
+			    sizeof(bad_names) / sizeof(*bad_names));
+	tcase_add_test(tn, quota_of_machines_at_its_edge);
+	tcase_add_test(tn, quota_of_memory_at_its_edge);
+	tcase_add_test(tn, quota_of_processes_at_its_edge);
+	tcase_add_test(tn, history_names_the_tenant_that_applied_each_op);
+	tcase_add_test(tn, shares_give_read_or_write);
+	tcase_add_test(tn, lists_name_what_the_caller_sees);
+
+	tcase_add_test(off, with_auth_off_the_caller_is_the_local_admin);
 
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

@@ -97,6 +97,8 @@ class Endpoints(vmlab.DaemonTest):
         links = idx["links"]
         self.assertEqual(links["machines"], "/v1/machines")
         self.assertEqual(links["openapi"], "/v1/openapi.json")
+        self.assertEqual(links["tenants"], "/v1/tenants")
+        self.assertEqual(links["whoami"], "/v1/whoami")
         for name, href in links.items():
             if "{" in href:
                 continue
@@ -214,10 +216,12 @@ class Endpoints(vmlab.DaemonTest):
         for mid in mine:
             self.assertIn(mid, all_ids)
         for m in full["items"]:
-            for k in ("id", "arch", "memory", "cpus", "seed", "churn",
-                      "vmsplit", "kaslr", "model_version", "version",
-                      "digest", "processes", "created"):
+            for k in ("id", "owner", "arch", "memory", "cpus", "seed",
+                      "churn", "vmsplit", "kaslr", "model_version",
+                      "version", "digest", "processes", "created"):
                 self.assertIn(k, m)
+            # Auth off: every machine is the local admin's, named by id.
+            self.assertEqual(m["owner"], "local")
         self.assertEqual(self.ok("GET", "/v1/machines")["items"],
                          full["items"][:100])
         for size in (1, 2, 3):
@@ -234,6 +238,8 @@ class Endpoints(vmlab.DaemonTest):
                 if token is None:
                     break
                 self.assertIsInstance(token, str)
+                # The token is owner.id of the page's last machine.
+                self.assertEqual(token, "local." + page["items"][-1]["id"])
                 self.assertEqual(len(page["items"]), size)
                 self.assertLess(pages, 1000)
             self.assertEqual(seen, all_ids, size)

@@ -9,7 +9,9 @@ as an array or a string instead of an object, nested 1000 deep, with data
 after the value, with duplicate keys, with invalid UTF-8 or a lone surrogate
 inside a string, and (to a daemon started with a small --max-body) too
 large. Routes without a body get a non-empty one. Path parameters get
-unknown machines, pids and CPUs.
+unknown machines (and names that cannot be one: owner.id forms), pids,
+CPUs and tenants. The daemon runs with auth off, so the caller is the
+admin and the tenant routes and shares are open to it.
 
 Every case checks the status and the problem `code`, that the machine's
 digest and version (GET /v1/machines/{m}) and the list of machines did not
@@ -40,6 +42,12 @@ are required, the bounds of each), not from the daemon's code. The codes:
                           dma-check length over 1 GiB, a size or an address
                           past what the machine has
   imprecise_number (422)  an integer literal beyond 2^53 - 1 in magnitude
+
+A tenant's `quota` (kind "quota") is an object of integers and a size:
+anything but an object is wrong_type, an unknown member unknown_field, a
+member of the wrong type wrong_type, and a member outside its bounds
+(machines and processes 0 to 100,000, memory 0 to 2^50, rate 1 to
+1,000,000) out_of_range; null or {} take the role's defaults.
   missing_field (422), unknown_field (422), duplicate_key (400),
   malformed_json (400), payload_too_large (413), not_found (404).
 
@@ -121,8 +129,47 @@ IMPRECISE = [
 ]
 
 
+def quota_cases():
+    """(label, value, code) for a tenant's quota: an object whose members
+    are integers (machines, processes, rate) and a size (memory)."""
+    return list(IMPRECISE) + [
+        ("a number", 5, WT),
+        ("a string", "x", WT),
+        ("a size string", "1GiB", WT),
+        ("an empty array", [], WT),
+        ("an array of one object", [{"machines": 1}], WT),
+        ("true", True, WT),
+        ("an unknown member", {"cpus": 1}, "unknown_field"),
+        ("a known member beside an unknown one",
+         {"machines": 1, "disk": "1GiB"}, "unknown_field"),
+        ("a member name in another case", {"Machines": 1},
+         "unknown_field"),
+        ("a member that is an object", {"machines": {}}, WT),
+        ("a member that is null", {"rate": None}, WT),
+        ("a boolean member", {"processes": True}, WT),
+        ("a fraction", {"memory": 1.5}, WT),
+        ("machines over 100000", {"machines": 100001}, OOR),
+        ("processes over 100000", {"processes": 100001}, OOR),
+        ("machines -1", {"machines": -1}, OOR),
+        ("memory of 2^50 + 1 bytes", {"memory": "0x4000000000001"}, OOR),
+        ("memory of 1025 TiB", {"memory": "1025TiB"}, OOR),
+        ("memory of 2^64 - 1 bytes", {"memory": HUGE}, OOR),
+        ("rate 0", {"rate": 0}, OOR),
+        ("rate over 1000000", {"rate": 1000001}, OOR),
+        ("a word for a number", {"rate": "fast"}, INV),
+        ("a decimal unit", {"memory": "4GB"}, INV),
+        ("a unit on a count", {"machines": "4KiB"}, INV),
+        ("2^64 as a string", {"processes": "18446744073709551616"}, INV),
+        ("a member beyond 2^53 as a number",
+         Raw('{"machines":9007199254740993}'), "imprecise_number"),
+        ("a member twice", Raw('{"rate":1,"rate":2}'), "duplicate_key"),
+    ]
+
+
 def kind_cases(kind):
     """(label, value, code) for a field of this kind, from its kind alone."""
+    if kind == "quota":
+        return quota_cases()
     cases = list(IMPRECISE) + [
         ("an object", {}, WT),
         ("an object with a member", {"value": 1}, WT),
@@ -215,6 +262,9 @@ class Family:
         if self.arch == "i386":
             body["memory"] = "2GiB"
         t.ok("POST", "/v1/machines", body, status=201)
+        # A tenant to share with and to name in paths (kept if there).
+        r = t.req("POST", "/v1/tenants", {"name": "hx-t"})
+        t.assertIn(r.status, (201, 409), r)
         proc = t.ok("POST", self.m + "/processes", {"name": "hp1"},
                     status=201)
         self.pid = proc["pid"]
@@ -358,6 +408,30 @@ def v_exit(t, fam):
     t.ok("DELETE", "%s/processes/%d" % (fam.m, p["pid"]), status=204)
 
 
+def v_tenant_create(t, fam):
+    t.ok("POST", "/v1/tenants", TENANT_BASE, status=201)
+    t.ok("DELETE", "/v1/tenants/hx-tenant", status=204)
+
+
+def v_tenant_delete(t, fam):
+    t.ok("POST", "/v1/tenants", {"name": "hx-scratch-t"}, status=201)
+    t.ok("DELETE", "/v1/tenants/hx-scratch-t", status=204)
+
+
+def v_token(t, fam):
+    r = t.ok("POST", "/v1/tenants/hx-t/tokens", status=201)
+    t.assertEqual(r["name"], "hx-t")
+
+
+def v_share(t, fam):
+    t.ok("POST", fam.m + "/shares", SHARE_BASE, status=201)
+    t.ok("DELETE", fam.m + "/shares/hx-t", status=204)
+
+
+TENANT_BASE = {"name": "hx-tenant", "role": "tenant",
+               "quota": {"machines": 2, "memory": "1GiB", "processes": 4,
+                         "rate": 50}}
+SHARE_BASE = {"tenant": "hx-t", "access": "read"}
 CREATE_BASE = {"id": "hx-new", "arch": "i386", "memory": "64MiB", "cpus": 2,
                "seed": "7", "churn": 16, "vmsplit": "2G/2G", "kaslr": False}
 PROCESS_BASE = {"name": "hp", "text": "64KiB", "data": "16KiB", "heap": 0,
@@ -391,6 +465,44 @@ ROUTES = {
         "service", valid=v_get(lambda f: "/v1/openapi.json")),
     "GET /v1/machines": Route(
         "service", valid=v_get(lambda f: "/v1/machines")),
+    "GET /v1/whoami": Route("service", valid=v_get(lambda f: "/v1/whoami")),
+    "POST /v1/tenants": Route(
+        "service", bases=lambda f: [TENANT_BASE], required=["name"],
+        rules={
+            "name": [("a name outside the pattern", "Bad_Name", INV),
+                     ("a name of 33 characters", "t" * 33, INV),
+                     ("a leading hyphen", "-t", INV),
+                     ("a dot", "a.b", INV),
+                     ("the admin's namespace", "admin", INV),
+                     ("the local namespace", "local", INV),
+                     ("an empty name", "", INV)],
+            "role": [("the admin role", "admin", INV),
+                     ("an unknown role", "owner", INV)],
+        },
+        strings={"name": "hx-tenant", "role": "tenant"},
+        valid=v_tenant_create),
+    "GET /v1/tenants": Route(
+        "service", valid=v_get(lambda f: "/v1/tenants")),
+    "DELETE /v1/tenants/{t}": Route("service", valid=v_tenant_delete),
+    "POST /v1/tenants/{t}/tokens": Route("service", valid=v_token),
+    "POST " + M + "/shares": Route(
+        "machine", bases=lambda f: [SHARE_BASE],
+        required=["tenant", "access"],
+        rules={
+            "tenant": [("a tenant that does not exist", "hx-nobody", INV),
+                       ("the owner itself", "local", INV),
+                       ("a name outside the pattern", "Hx_T", INV),
+                       ("a name of 33 characters", "t" * 33, INV),
+                       ("two stars", "**", INV),
+                       ("an empty name", "", INV)],
+            "access": [("owner access", "owner", INV),
+                       ("an empty access", "", INV),
+                       ("read in capitals", "READ", INV)],
+        },
+        strings={"tenant": "hx-t", "access": "read"}, valid=v_share),
+    "GET " + M + "/shares": Route(
+        "machine", valid=v_get(lambda f: f.m + "/shares")),
+    "DELETE " + M + "/shares/{t}": Route("machine", valid=v_share),
     "POST /v1/machines": Route(
         "service", bases=lambda f: [CREATE_BASE],
         rules={
@@ -705,11 +817,14 @@ class HostileBase(vmlab.DaemonTest):
     """Shared machinery; the generated tests live in the subclasses."""
 
     def req(self, method, path, body=None, headers=(), raw=None,
-            chunked=False):
+            chunked=False, token=None):
         hdrs = {}
         for h in headers:
             k, _, v = h.partition(":")
             hdrs[k.strip()] = v.strip()
+        token = self.token if token is None else token
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
         if raw is None and body is not None:
             raw = json.dumps(body).encode()
         if raw is not None:
@@ -721,13 +836,21 @@ class HostileBase(vmlab.DaemonTest):
 
     # -- state and expectations --
 
-    def snapshot(self, fam):
+    def snapshot(self, fam, path=""):
         """What no refused request may change: the family machine's digest
-        and version, and the machines there are."""
+        and version, and the machines there are; for a request on tenants
+        or shares (path), also the tenants and the machine's shares."""
         ids = self.ok("GET", "/v1/machines?page_size=1000", status=200)
         m = self.ok("GET", fam.m, status=200)
-        return (m["digest"], m["version"], m["processes"],
+        snap = (m["digest"], m["version"], m["processes"],
                 sorted(i["id"] for i in ids["items"]))
+        if "/tenants" in path or "/shares" in path:
+            shares = self.ok("GET", fam.m + "/shares", status=200)["items"]
+            tenants = self.ok("GET", "/v1/tenants?page_size=1000",
+                              status=200)["items"]
+            snap += (shares, [(t["name"], t["role"], t["quota"])
+                              for t in tenants])
+        return snap
 
     def expect_problem(self, r, status, code):
         self.assertLess(r.status, 500, r)
@@ -749,44 +872,49 @@ class HostileBase(vmlab.DaemonTest):
     def rebuild(self, fam):
         for mid in ("hx-new", "hx-clone", "hx-scratch"):
             self.req("DELETE", "/v1/machines/" + mid)
+        for t in ("hx-tenant", "hx-scratch-t"):
+            self.req("DELETE", "/v1/tenants/" + t)
         fam.build()
 
     def run_cases(self, fam, route, method, path_fn, cases, chunked=False):
         """Each case: refused as expected, nothing moved, and the route's
         next valid request succeeds. A case that fails rebuilds the
         machine so that the next one starts clean."""
-        before = self.snapshot(fam)
+        where = path_fn(fam)
+        before = self.snapshot(fam, where)
         for label, raw, status, code in cases:
             with self.subTest(case=label):
                 try:
                     r = self.req(method, path_fn(fam), raw=raw,
                                  chunked=chunked)
                     self.expect_problem(r, status, code)
-                    self.assertEqual(self.snapshot(fam), before,
+                    self.assertEqual(self.snapshot(fam, where), before,
                                      "a refused request changed the "
                                      "machine: " + label)
                     route.valid(self, fam)
-                    before = self.snapshot(fam)
+                    before = self.snapshot(fam, where)
                 except BaseException:
                     self.rebuild(fam)
-                    before = self.snapshot(fam)
+                    before = self.snapshot(fam, where)
                     raise
 
     def run_path_cases(self, fam, route, spec, cases):
         """(label, path) cases, each 404 not_found with nothing moved."""
         raw = body_bytes(route.bases(fam)[0]) if route.bases else None
-        before = self.snapshot(fam)
+        where = spec["pattern"]
+        before = self.snapshot(fam, where)
         for label, p in cases:
             with self.subTest(case=label):
                 try:
                     r = self.req(spec["method"], p, raw=raw)
                     self.expect_problem(r, 404, "not_found")
-                    self.assertEqual(self.snapshot(fam), before, label)
+                    self.assertEqual(self.snapshot(fam, where), before,
+                                     label)
                     route.valid(self, fam)
-                    before = self.snapshot(fam)
+                    before = self.snapshot(fam, where)
                 except BaseException:
                     self.rebuild(fam)
-                    before = self.snapshot(fam)
+                    before = self.snapshot(fam, where)
                     raise
 
     def each_route(self, fam, with_body):
@@ -799,7 +927,8 @@ class HostileBase(vmlab.DaemonTest):
 
     def path(self, pattern, fam, n="1"):
         return (pattern.replace("{m}", fam.mid)
-                .replace("{pid}", str(fam.pid)).replace("{n}", n))
+                .replace("{pid}", str(fam.pid)).replace("{n}", n)
+                .replace("{t}", "hx-t"))
 
 
 def field_cases(route, spec, fam):
@@ -869,7 +998,7 @@ class Hostile(HostileBase):
             self.assertIsNotNone(rule.bases, k)
             for f in r["fields"]:
                 self.assertIn(f["kind"], NUMERIC + ("bool", "string",
-                                                    "items"), k)
+                                                    "items", "quota"), k)
             for n in list(rule.rules) + list(rule.required) + list(
                     rule.strings):
                 self.assertIn(n, names, k)
@@ -904,17 +1033,22 @@ class Hostile(HostileBase):
 
     def test_an_overlong_machine_id_is_not_found(self):
         """Every route on a machine: an id of 64 characters (longer than
-        any id can be) is an unknown machine on a known route: 404
-        not_found, like any other unknown machine."""
+        any id can be), an owner.id whose id is that long, and a name
+        longer than any owner.id can be are unknown machines on a known
+        route: 404 not_found, like any other unknown machine."""
         fam = self.family("i386")
+        names = [("{m} of 64 characters", "y" * 64),
+                 ("{m} of 97 characters, an id of 64",
+                  "o" * 32 + "." + "y" * 64),
+                 ("{m} of 98 characters", "y" * 98),
+                 ("{m} of 200 characters", "local." + "y" * 194)]
         for spec, route in self.each_route(fam, False):
             if "{m}" not in spec["pattern"]:
                 continue
-            p = spec["pattern"].replace("{m}", "y" * 64).replace(
-                "{pid}", str(fam.pid)).replace("{n}", "1")
+            cases = [(label, self.path(spec["pattern"], fam).replace(
+                "/" + fam.mid, "/" + name, 1)) for label, name in names]
             with self.subTest(route=key(spec)):
-                self.run_path_cases(fam, route, spec,
-                                    [("{m} of 64 characters", p)])
+                self.run_path_cases(fam, route, spec, cases)
 
 
 def make_field_test(spec, route, arch):
@@ -959,9 +1093,18 @@ def make_no_body_test(spec, route, arch):
 def path_variants(pattern, fam):
     """(label, path) with one parameter wrong, each a 404 not_found."""
     out = []
-    good = {"{m}": fam.mid, "{pid}": str(fam.pid), "{n}": "1"}
+    good = {"{m}": fam.mid, "{pid}": str(fam.pid), "{n}": "1",
+            "{t}": "hx-t"}
     bad = {
-        "{m}": ["no-such-machine", "NoSuch", "x" * 63],
+        "{m}": ["no-such-machine", "NoSuch", "x" * 63,
+                # owner.id: no such owner, or no such id there, or a
+                # name that cannot be one.
+                "nobody." + fam.mid, "local.no-such", "hx-t." + fam.mid,
+                "local.." + fam.mid, "." + fam.mid, "local.",
+                "Local." + fam.mid, "local." + fam.mid + ".x",
+                "o" * 33 + "." + fam.mid],
+        "{t}": ["no-such-tenant", "NoSuch", "t" * 33, "admin", "local",
+                "-t", "hx-t.x"],
         "{pid}": ["abc", "-1", "99999999999", "99", "0", "1x", "0x1"],
         "{n}": ["2", "64", "abc", "-1", "99999999999", "1x", "0x1"],
     }

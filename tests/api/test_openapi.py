@@ -21,6 +21,10 @@ import vmlab
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch",
            "trace")
 KIND_REF = {"u64": "UInt", "i64": "SInt", "size": "Size"}
+# Route needs (routes_dump "need") that a caller's role or share can fail:
+# 403 forbidden. "read" cannot: a caller that may not read a machine does
+# not see it (404).
+FORBIDDING = {"observer", "admin", "creator", "write", "owner"}
 
 
 def load_text():
@@ -161,10 +165,12 @@ class Document(unittest.TestCase):
             for p in params:
                 if p["in"] == "path":
                     self.assertIs(p["required"], True)
-            self.assertTrue(set(names) <= {"m", "pid", "n"}, pattern)
+            self.assertTrue(set(names) <= {"m", "pid", "n", "t"}, pattern)
 
     def test_query_parameters(self):
-        want = {("GET", "/v1/machines"): ["page_size", "page_token"],
+        want = {("GET", "/v1/machines"):
+                    ["page_size", "page_token", "owner"],
+                ("GET", "/v1/tenants"): ["page_size", "page_token"],
                 ("GET", "/v1/machines/{m}/processes"):
                     ["page_size", "page_token"],
                 ("GET", "/v1/machines/{m}/history"):
@@ -202,7 +208,7 @@ class Document(unittest.TestCase):
                     continue
                 prop = self.deref(prop)
                 want = {"bool": "boolean", "string": "string",
-                        "items": "array"}[f["kind"]]
+                        "items": "array", "quota": "object"}[f["kind"]]
                 self.assertEqual(prop["type"], want, what)
 
     def test_field_kinds_accept_what_the_parser_accepts(self):
@@ -271,12 +277,19 @@ class Document(unittest.TestCase):
             where = "%s %s" % (method, pattern)
             r = routes[(method, pattern)]
             got = {int(s) for s in op["responses"] if int(s) >= 400}
-            # Any route refuses a body it cannot read; a path with {m},
-            # {pid} or {n} names something that may not exist; only a
-            # route with body fields checks Content-Type; only a mutation
-            # takes If-Match (and commits to the store); the history
-            # reads the store's log, which may fail to read (503).
+            # Any route refuses a body it cannot read; every route but
+            # /healthz needs a valid token (401) and counts against the
+            # caller's request rate (429); a route whose need a role or a
+            # share can fail answers 403; a path with {m}, {pid}, {n} or
+            # {t} names something that may not exist; only a route with
+            # body fields checks Content-Type; only a mutation takes
+            # If-Match (and commits to the store); the history reads the
+            # store's log, which may fail to read (503).
             want = {400, 413, 422}
+            if r["need"] != "public":
+                want |= {401, 429}
+            if r["need"] in FORBIDDING:
+                want.add(403)
             if "{" in pattern:
                 want.add(404)
             if r["fields"] is not None:
@@ -285,11 +298,24 @@ class Document(unittest.TestCase):
                 want |= {412, 503}
             if pattern.endswith("/history"):
                 want.add(503)
-            # Creating, cloning and deleting machines write the store.
+            # Creating, cloning and deleting machines, tenants, tokens
+            # and shares write the store.
             if (method, pattern) in {("POST", "/v1/machines"),
                                      ("POST", "/v1/machines/{m}/clone"),
-                                     ("DELETE", "/v1/machines/{m}")}:
+                                     ("DELETE", "/v1/machines/{m}"),
+                                     ("POST", "/v1/tenants"),
+                                     ("DELETE", "/v1/tenants/{t}"),
+                                     ("POST", "/v1/tenants/{t}/tokens"),
+                                     ("POST", "/v1/machines/{m}/shares"),
+                                     ("DELETE",
+                                      "/v1/machines/{m}/shares/{t}")}:
                 want.add(503)
+            # A taken name, or a limit of the server or of the machine.
+            if (method, pattern) in {("POST", "/v1/machines"),
+                                     ("POST", "/v1/machines/{m}/clone"),
+                                     ("POST", "/v1/tenants"),
+                                     ("POST", "/v1/machines/{m}/shares")}:
+                want.add(409)
             self.assertEqual(got - {404, 409}, want - {404, 409}, where)
             self.assertTrue(want <= got, where)
             for s in got:
@@ -309,6 +335,75 @@ class Document(unittest.TestCase):
                 self.assertEqual("ETag" in heads, r["mutates"], where)
             names = [self.deref(p)["name"] for p in op.get("parameters", [])]
             self.assertEqual("If-Match" in names, r["mutates"], where)
+
+    def test_bearer_security(self):
+        """The bearer scheme applies to every operation but GET /healthz,
+        and the refusals it causes carry their headers."""
+        d = self.doc
+        self.assertEqual(d["components"]["securitySchemes"]["bearerAuth"],
+                         dict(d["components"]["securitySchemes"]
+                              ["bearerAuth"], type="http", scheme="bearer"))
+        self.assertEqual(d["security"], [{"bearerAuth": []}])
+        routes = {(r["method"], r["pattern"]): r for r in self.table["routes"]}
+        public = set()
+        for method, pattern, op in operations(d):
+            if routes[(method, pattern)]["need"] == "public":
+                public.add((method, pattern))
+                self.assertEqual(op.get("security"), [], pattern)
+                self.assertFalse({"401", "403", "429"} & set(op["responses"]),
+                                 pattern)
+            else:
+                self.assertNotIn("security", op, pattern)
+        self.assertEqual(public, {("GET", "/healthz")})
+        r401 = d["components"]["responses"]["Unauthorized"]
+        self.assertTrue(self.deref(r401["headers"]["WWW-Authenticate"])
+                        ["required"])
+        r429 = d["components"]["responses"]["TooManyRequests"]
+        # quota_exceeded has no Retry-After: waiting does not cure it.
+        self.assertIs(self.deref(r429["headers"]["Retry-After"])["required"],
+                      False)
+        www = jsonschema.Draft202012Validator(
+            d["components"]["headers"]["WWW-Authenticate"]["schema"])
+        self.assertTrue(www.is_valid('Bearer realm="vmlab"'))
+        self.assertTrue(www.is_valid(
+            'Bearer realm="vmlab", error="invalid_token"'))
+        self.assertFalse(www.is_valid("Basic"))
+
+    def test_names_of_machines_and_tenants(self):
+        """{m} and a machine object's id take id or owner.id; a tenant
+        name, a share's tenant and a token have their own forms."""
+        s = self.doc["components"]["schemas"]
+        m = self.deref(self.doc["components"]["parameters"]["m"])
+        cases = {
+            "MachineName": (["lab1", "alice.lab1", "a" * 32 + "." + "b" * 63,
+                             "local.m-0123456789ab"],
+                            ["a..b", ".x", "x.", "a" * 33 + ".b", "A.b",
+                             "a.b.c", "-a.b", ""]),
+            "TenantName": (["alice", "a", "s-1", "a" * 32],
+                           ["", "-a", "Alice", "a" * 33, "a.b", "*"]),
+            "ShareTenant": (["*", "bob"], ["**", "", "Bob"]),
+            "Token": (["vmlab_" + "A" * 43, "vmlab_" + "-_" * 21 + "a"],
+                      ["vmlab_" + "A" * 42, "vmlab_" + "A" * 44,
+                       "token_" + "A" * 43]),
+        }
+        cases["m"] = cases["MachineName"]
+        for name, (good, bad) in cases.items():
+            v = jsonschema.Draft202012Validator(
+                m["schema"] if name == "m" else s[name])
+            for x in good:
+                self.assertTrue(v.is_valid(x), "%s should take %r" % (name, x))
+            for x in bad:
+                self.assertFalse(v.is_valid(x), "%s should refuse %r" %
+                                 (name, x))
+        self.assertEqual(s["Machine"]["properties"]["id"]["$ref"],
+                         "#/components/schemas/MachineName")
+        self.assertIn("owner", s["Machine"]["required"])
+        # A new machine's id has no owner part.
+        self.assertEqual(s["MachineCreate"]["properties"]["id"]["$ref"],
+                         "#/components/schemas/MachineId")
+        self.assertEqual(s["Role"]["enum"], ["admin", "grader", "tenant"])
+        self.assertEqual(s["TenantRole"]["enum"], ["tenant", "grader"])
+        self.assertEqual(s["ShareAccess"]["enum"], ["read", "write"])
 
     def test_validator_finds_misfits(self):
         """The response check refuses what the document does not allow."""
@@ -357,6 +452,39 @@ class Document(unittest.TestCase):
         self.assertIsNotNone(api.check("PUT", "/v1/machines",
                                        resp(404, nr,
                                             "application/problem+json")))
+        # 401 needs its WWW-Authenticate; a machine needs its owner.
+        un = {"type": "/problems/unauthorized", "title": "x", "status": 401,
+              "detail": "no token", "code": "unauthorized"}
+        self.assertIsNone(api.check("GET", "/v1", resp(
+            401, un, "application/problem+json",
+            {"www-authenticate": 'Bearer realm="vmlab"'})))
+        self.assertIn("WWW-Authenticate", api.check("GET", "/v1", resp(
+            401, un, "application/problem+json")))
+        self.assertIsNotNone(api.check("GET", "/healthz", resp(
+            401, un, "application/problem+json",
+            {"www-authenticate": 'Bearer realm="vmlab"'})))
+        # Before routing: an unknown path without a token is 401 too.
+        self.assertIsNone(api.check("GET", "/v1/nothing", resp(
+            401, un, "application/problem+json",
+            {"www-authenticate": 'Bearer realm="vmlab"'})))
+        fb = dict(un, type="/problems/forbidden", status=403,
+                  code="forbidden")
+        self.assertIsNone(api.check("POST", "/v1/machines/x/kfree", resp(
+            403, fb, "application/problem+json")))
+        self.assertIsNotNone(api.check("GET", "/v1/machines/x/zones", resp(
+            403, fb, "application/problem+json")))
+        machine = {"id": "alice.lab1", "owner": "alice", "arch": "x86_64",
+                   "memory": 67108864, "cpus": 1, "seed": "0", "churn": 0,
+                   "vmsplit": None, "kaslr": False, "model_version": 1,
+                   "version": 0, "digest": "0123456789abcdef",
+                   "processes": 0, "frames_in_use": 1,
+                   "created": "2024-01-01T00:00:00Z"}
+        self.assertIsNone(api.check("GET", "/v1/machines/alice.lab1",
+                                    resp(200, machine)))
+        no_owner = dict(machine)
+        del no_owner["owner"]
+        self.assertIsNotNone(api.check("GET", "/v1/machines/alice.lab1",
+                                       resp(200, no_owner)))
         # 204: no body; a mutation: ETag.
         self.assertIsNone(api.check("DELETE", "/v1/machines/x",
                                     resp(204, "")))
@@ -417,6 +545,21 @@ class Live(vmlab.DaemonTest):
         self.assertEqual(self.ok("GET", "/v1")["links"]["openapi"],
                          "/v1/openapi.json")
         self.ok("GET", "/v1/openapi.json")
+        # Auth off: the caller is the admin, in the namespace "local".
+        me = self.ok("GET", "/v1/whoami")
+        self.assertEqual((me["tenant"], me["role"], me["quota"]),
+                         ("local", "admin", None))
+
+        # Tenants.
+        self.req("DELETE", "/v1/tenants/oa-student")
+        t = self.ok("POST", "/v1/tenants",
+                    {"name": "oa-student", "quota": {"memory": "1GiB"}},
+                    status=201)
+        self.assertEqual((t["role"], t["quota"]["memory"]),
+                         ("tenant", 1 << 30))
+        self.ok("GET", "/v1/tenants?page_size=1")
+        t2 = self.ok("POST", "/v1/tenants/oa-student/tokens", status=201)
+        self.assertNotEqual(t2["token"], t["token"])
 
         # Machines.
         m = self.machine("oa-tour", memory="64MiB", cpus=2, seed="7")
@@ -428,6 +571,24 @@ class Live(vmlab.DaemonTest):
             self.ok("GET", "/v1/machines?page_size=1&page_token=" +
                     page["next_page_token"])
         self.ok("GET", "/v1/machines/oa-tour")
+        self.assertEqual(self.ok("GET", "/v1/machines/local.oa-tour")["id"],
+                         "oa-tour")
+        mine = self.ok("GET", "/v1/machines?owner=local")["items"]
+        self.assertEqual({x["owner"] for x in mine}, {"local"})
+
+        # Shares: a new one (201), a changed one (200), the list, revoke.
+        sh = "/v1/machines/oa-tour/shares"
+        self.ok("POST", sh, {"tenant": "oa-student", "access": "read"},
+                status=201)
+        self.ok("POST", sh, {"tenant": "oa-student", "access": "write"},
+                status=200)
+        self.ok("POST", sh, {"tenant": "*", "access": "read"}, status=201)
+        self.assertEqual(self.ok("GET", sh)["items"],
+                         [{"tenant": "*", "access": "read"},
+                          {"tenant": "oa-student", "access": "write"}])
+        self.assertEqual(self.req("DELETE", sh + "/oa-student").status, 204)
+        self.assertEqual(self.req("DELETE", sh + "/%2A").status, 204)
+        self.assertEqual(self.ok("GET", sh)["items"], [])
         self.req("DELETE", "/v1/machines/oa-tour-copy")
         c = self.ok("POST", "/v1/machines/oa-tour/clone",
                     {"id": "oa-tour-copy"}, status=201)
@@ -534,6 +695,8 @@ class Live(vmlab.DaemonTest):
         for mid in ("oa-tour-copy", "oa-tour-b", "oa-tour-32", "oa-tour"):
             self.assertEqual(self.req("DELETE", "/v1/machines/" + mid).status,
                              204)
+        self.assertEqual(self.req("DELETE", "/v1/tenants/oa-student").status,
+                         204)
 
     # ---- refusals, by status class ----
 
@@ -668,6 +831,122 @@ class Live(vmlab.DaemonTest):
             with self.subTest(path=path, body=body):
                 self.problem("POST", path, body, status=400,
                              code="wrong_type")
+
+
+class LiveAuth(vmlab.DaemonTest):
+    """A daemon with --auth on: the refusals of the bearer scheme, the
+    roles and the quotas fit the document (req() validates each, headers
+    included), and names of other tenants' machines (owner.id) fit the
+    machine object."""
+
+    daemon_args = ("--auth", "on")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.token = cls.daemon.admin_token()
+        cls.tokens = {}
+        for name, role, quota in (
+                ("oa-alice", "tenant", {"machines": 1, "rate": 1000}),
+                ("oa-grader", "grader", {"rate": 1000}),
+                ("oa-slow", "tenant", {"rate": 1})):
+            r = vmlab.curl(cls.daemon.url, "POST", "/v1/tenants",
+                           {"name": name, "role": role, "quota": quota},
+                           headers=("Authorization: Bearer " + cls.token,))
+            if r.status != 201:
+                raise AssertionError("setup %s: %r" % (name, r))
+            cls.tokens[name] = r.json["token"]
+
+    def test_401(self):
+        """No token, a bad one, on a route, an unknown path and a known
+        path with another method: 401 with WWW-Authenticate."""
+        for method, path in (("GET", "/v1"), ("GET", "/v1/machines"),
+                             ("GET", "/v1/nothing"), ("PUT", "/v1/machines"),
+                             ("GET", "/metrics")):
+            r = self.req(method, path, token="")
+            self.assertEqual(r.status, 401, (method, path, r))
+            self.assertEqual(r.headers["www-authenticate"],
+                             'Bearer realm="vmlab"')
+            r = self.req(method, path, token="vmlab_" + "x" * 43)
+            self.assertEqual(r.status, 401, (method, path, r))
+            self.assertIn('error="invalid_token"',
+                          r.headers["www-authenticate"])
+        self.assertEqual(self.ok("GET", "/healthz", token=""),
+                         {"status": "ok"})
+
+    def test_403(self):
+        """A tenant on admin routes and /metrics, a grader creating, a
+        read share's mutation and deletion: 403 forbidden."""
+        alice, grader = self.tokens["oa-alice"], self.tokens["oa-grader"]
+        self.problem("GET", "/metrics", status=403, code="forbidden",
+                     token=alice)
+        self.problem("GET", "/v1/tenants", status=403, code="forbidden",
+                     token=alice)
+        self.problem("POST", "/v1/tenants", {"name": "oa-x"}, status=403,
+                     code="forbidden", token=alice)
+        self.problem("POST", "/v1/machines", {"memory": "64MiB"}, status=403,
+                     code="forbidden", token=grader)
+        self.machine("oa-shared", memory="64MiB")
+        self.ok("POST", "/v1/machines/oa-shared/shares",
+                {"tenant": "oa-alice", "access": "read"}, status=201)
+        m = self.ok("GET", "/v1/machines/admin.oa-shared", token=alice)
+        self.assertEqual((m["id"], m["owner"]), ("admin.oa-shared", "admin"))
+        self.problem("POST", "/v1/machines/admin.oa-shared/kmalloc",
+                     {"size": 8}, status=403, code="forbidden", token=alice)
+        self.problem("DELETE", "/v1/machines/admin.oa-shared", status=403,
+                     code="forbidden", token=alice)
+        self.problem("GET", "/v1/machines/admin.oa-shared/shares",
+                     status=403, code="forbidden", token=alice)
+        self.problem("POST", "/v1/machines/admin.oa-shared/processes", {},
+                     status=403, code="forbidden", token=grader)
+        # The grader reads every machine, shared with it or not.
+        self.ok("GET", "/v1/machines/admin.oa-shared/zones", token=grader)
+        self.problem("DELETE", "/v1/machines/admin.oa-shared", status=403,
+                     code="forbidden", token=grader)
+        self.assertEqual(self.ok("GET", "/v1/machines/oa-shared")["owner"],
+                         "admin")
+
+    def test_429(self):
+        """A quota used up (no Retry-After) and a request rate over the
+        tenant's (Retry-After): 429."""
+        alice = self.tokens["oa-alice"]
+        self.req("DELETE", "/v1/machines/oa-q1", token=alice)
+        self.ok("POST", "/v1/machines", {"id": "oa-q1", "memory": "64MiB"},
+                status=201, token=alice)
+        r = self.req("POST", "/v1/machines", {"id": "oa-q2",
+                                              "memory": "64MiB"},
+                     token=alice)
+        self.assertEqual((r.status, r.json["code"]), (429, "quota_exceeded"))
+        self.assertNotIn("retry-after", r.headers)
+        slow = self.tokens["oa-slow"]
+        codes = []
+        for _ in range(3):
+            r = self.req("GET", "/v1/whoami", token=slow)
+            codes.append(r.status)
+        self.assertEqual(codes[0], 200)
+        self.assertIn(429, codes)
+        self.assertEqual(r.json["code"], "rate_limited")
+        self.assertRegex(r.headers["retry-after"], r"^[0-9]+$")
+
+    def test_whoami_and_lists(self):
+        """whoami of each role; the admin's list names other tenants'
+        machines owner.id."""
+        me = self.ok("GET", "/v1/whoami")
+        self.assertEqual((me["tenant"], me["role"], me["quota"]),
+                         ("admin", "admin", None))
+        g = self.ok("GET", "/v1/whoami", token=self.tokens["oa-grader"])
+        self.assertEqual((g["tenant"], g["role"], g["quota"]["machines"]),
+                         ("oa-grader", "grader", 0))
+        alice = self.tokens["oa-alice"]
+        self.req("DELETE", "/v1/machines/oa-q1", token=alice)
+        self.ok("POST", "/v1/machines", {"id": "oa-q1", "memory": "64MiB"},
+                status=201, token=alice)
+        ids = [x["id"] for x in
+               self.ok("GET", "/v1/machines?owner=oa-alice")["items"]]
+        self.assertEqual(ids, ["oa-alice.oa-q1"])
+        tenants = self.ok("GET", "/v1/tenants")["items"]
+        self.assertEqual([t["name"] for t in tenants],
+                         ["oa-alice", "oa-grader", "oa-slow"])
 
 
 class Limits(vmlab.DaemonTest):

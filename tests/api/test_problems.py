@@ -11,6 +11,7 @@ and title, the code the documentation names for that mistake, and, for a
 refused mutation, a machine whose version and digest did not move.
 """
 
+import http.client
 import json
 import os
 import re
@@ -95,6 +96,17 @@ class Catalogue(unittest.TestCase):
         for code, group in self.headings.items():
             self.assertEqual(group, self.served[code][0],
                              "%s sits under the wrong status" % code)
+
+    def test_prose_names_every_status(self):
+        """The paragraph on statuses names each status the catalogue has
+        (5xx for the server's own)."""
+        with open(PROBLEMS_MD, encoding="utf-8") as f:
+            text = f.read()
+        start = text.index("The statuses follow")
+        para = text[start:text.index("\n\n", start)]
+        for status in sorted({st for st, _ in self.served.values()}):
+            self.assertRegex(para, r"\b%s\b" % (status if status < 500
+                                                else "5xx"), status)
 
     def test_mentions_the_rfc_9457_shape(self):
         with open(PROBLEMS_MD, encoding="utf-8") as f:
@@ -195,7 +207,66 @@ SAMPLES = [
     ("not_allocated", "POST", M + "/vfree", {"va": "0xfe000000"}, None, (),
      True),
     ("task_busy", "POST", M + "/cpus/1/switch", {"pid": 1}, None, (), True),
+    # Tenants and shares (auth off: the caller is the admin, "local").
+    ("already_exists", "POST", "/v1/tenants", {"name": "pt"}, None, (),
+     False),
+    ("invalid_value", "POST", "/v1/tenants", {"name": "local"}, None, (),
+     False),
+    ("invalid_value", "POST", "/v1/tenants", {"name": "PT"}, None, (),
+     False),
+    ("invalid_value", "POST", "/v1/tenants", {"name": "px", "role": "admin"},
+     None, (), False),
+    ("missing_field", "POST", "/v1/tenants", {"role": "grader"}, None, (),
+     False),
+    ("wrong_type", "POST", "/v1/tenants", {"name": "px", "quota": 5}, None,
+     (), False),
+    ("unknown_field", "POST", "/v1/tenants",
+     {"name": "px", "quota": {"cpus": 1}}, None, (), False),
+    ("out_of_range", "POST", "/v1/tenants",
+     {"name": "px", "quota": {"rate": 0}}, None, (), False),
+    ("out_of_range", "POST", "/v1/tenants",
+     {"name": "px", "quota": {"memory": "2000TiB"}}, None, (), False),
+    ("not_found", "DELETE", "/v1/tenants/nobody", None, None, (), False),
+    ("not_found", "POST", "/v1/tenants/local/tokens", None, None, (), False),
+    ("invalid_value", "POST", M + "/shares",
+     {"tenant": "nobody", "access": "read"}, None, (), False),
+    ("invalid_value", "POST", M + "/shares",
+     {"tenant": "local", "access": "read"}, None, (), False),
+    ("invalid_value", "POST", M + "/shares",
+     {"tenant": "pt", "access": "admin"}, None, (), False),
+    ("not_found", "DELETE", M + "/shares/pt", None, None, (), False),
+    ("not_found", "GET", "/v1/machines/nobody.p1", None, None, (), False),
+    ("bad_query", "GET", "/v1/machines?owner=No", None, None, (), False),
 ]
+
+# Reached only with --auth on (class ServedAuth); the tokens are named by
+# tenant: "" sends none, "bad" an unknown one.
+AUTH_SAMPLES = [
+    # (code, token, method, path, JSON body, extra headers)
+    ("unauthorized", "", "GET", "/v1/machines", None, ()),
+    ("unauthorized", "", "GET", "/v1/nothing", None, ()),
+    ("unauthorized", "bad", "GET", "/v1", None, ()),
+    ("unauthorized", "", "GET", "/v1", None,
+     ("Authorization: Basic YTpi",)),
+    ("forbidden", "pa", "GET", "/metrics", None, ()),
+    ("forbidden", "pa", "POST", "/v1/tenants", {"name": "px"}, ()),
+    ("forbidden", "pg", "POST", "/v1/machines", {"memory": "64MiB"}, ()),
+    ("forbidden", "pa", "POST", "/v1/machines/admin.s1/kmalloc",
+     {"size": 8}, ()),
+    ("forbidden", "pa", "DELETE", "/v1/machines/admin.s1", None, ()),
+    ("not_found", "pa", "GET", "/v1/machines/admin.s2", None, ()),
+    ("quota_exceeded", "pa", "POST", "/v1/machines",
+     {"id": "q2", "memory": "64MiB"}, ()),
+    ("quota_exceeded", "pa", "POST", "/v1/machines/q1/processes", {}, ()),
+    ("too_many_shares", "admin", "POST", "/v1/machines/s2/shares",
+     {"tenant": "pa", "access": "read"}, ()),
+    ("rate_limited", "ps", "GET", "/v1/whoami", None, ()),
+]
+# The codes only a daemon with auth answers (not_found is everywhere).
+AUTH_CODES = {code for code, *_ in AUTH_SAMPLES} - {"not_found"}
+# Unreachable by a request: the server's own failures, and the tenant
+# limit (10,000 tenants take too long to create in this test).
+UNREACHED = {"internal_error", "service_unavailable", "too_many_tenants"}
 
 
 class Served(vmlab.DaemonTest):
@@ -219,6 +290,7 @@ class Served(vmlab.DaemonTest):
                                     "memory": "64MiB", "cpus": 2,
                                     "seed": 7}, 201)
         ok("POST", "/v1/machines", {"id": "p2", "arch": "x86_64"}, 201)
+        ok("POST", "/v1/tenants", {"name": "pt"}, 201)
         ok("POST", M + "/processes", {"name": "p"}, 201)
         ok("POST", M + "/cpus/0/switch", {"pid": 1}, 200)
         k = ok("POST", M + "/kmalloc", {"size": 64}, 201)["va"]
@@ -274,14 +346,97 @@ class Served(vmlab.DaemonTest):
                     self.assertEqual(self.state(), before,
                                      "a refused request changed p1")
                 seen.add(p["code"])
-        # Everything but the two server-side codes is reachable here.
-        self.assertEqual(set(self.catalogue) - seen,
-                         {"internal_error", "service_unavailable"})
+        # Everything but the server-side codes and those of auth is
+        # reachable here.
+        self.assertEqual(set(self.catalogue) - seen, UNREACHED | AUTH_CODES)
 
     def test_documented_status_of_each_code(self):
         table, _, _ = documented()
-        for code, *_ in SAMPLES:
+        for code, *_ in SAMPLES + AUTH_SAMPLES:
             self.assertEqual(table.get(code), self.catalogue[code], code)
+
+
+class ServedAuth(vmlab.DaemonTest):
+    """With --auth on: the codes of tokens, roles, shares and quotas."""
+
+    daemon_args = ("--auth", "on")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.catalogue = served_catalogue()
+        admin = cls.daemon.admin_token()
+        conn = http.client.HTTPConnection("127.0.0.1", cls.daemon.port,
+                                          timeout=60)
+
+        def ok(method, path, body, status, token=admin):
+            conn.request(method, path, json.dumps(body),
+                         {"Authorization": "Bearer " + token})
+            r = conn.getresponse()
+            text = r.read()
+            if r.status != status:
+                raise AssertionError("setup %s %s: %d %r" % (
+                    method, path, r.status, text))
+            return json.loads(text) if text else None
+
+        cls.tokens = {"admin": admin, "": "", "bad": "vmlab_" + "x" * 43}
+        for name, role, quota in (
+                ("pa", "tenant", {"machines": 1, "processes": 1,
+                                  "rate": 1000}),
+                ("pg", "grader", {"rate": 1000}),
+                ("ps", "tenant", {"rate": 1})):
+            cls.tokens[name] = ok("POST", "/v1/tenants", {
+                "name": name, "role": role, "quota": quota}, 201)["token"]
+        ok("POST", "/v1/machines", {"id": "q1", "memory": "64MiB"}, 201,
+           cls.tokens["pa"])
+        ok("POST", "/v1/machines/q1/processes", {}, 201, cls.tokens["pa"])
+        ok("POST", "/v1/machines", {"id": "s1", "memory": "64MiB"}, 201)
+        ok("POST", "/v1/machines/s1/shares",
+           {"tenant": "pa", "access": "read"}, 201)
+        # s2: a machine with as many shares as a machine may have.
+        ok("POST", "/v1/machines", {"id": "s2", "memory": "64MiB"}, 201)
+        for i in range(1024):
+            ok("POST", "/v1/tenants", {"name": "pf%d" % i, "quota":
+                                       {"machines": 0}}, 201)
+            ok("POST", "/v1/machines/s2/shares",
+               {"tenant": "pf%d" % i, "access": "read"}, 201)
+        conn.close()
+
+    def test_samples(self):
+        seen = set()
+        for code, who, method, path, body, headers in AUTH_SAMPLES:
+            with self.subTest(code=code, who=who, path=path):
+                r = self.req(method, path, body, headers,
+                             token=self.tokens[who])
+                if code == "rate_limited":
+                    # A bucket of 1 request: the next ones wait.
+                    for _ in range(3):
+                        if r.status != 200:
+                            break
+                        r = self.req(method, path, body, headers,
+                                     token=self.tokens[who])
+                p = r.json
+                self.assertEqual(r.headers.get("content-type"),
+                                 "application/problem+json", r)
+                status, title = self.catalogue[p["code"]]
+                self.assertEqual((r.status, p["status"], p["title"]),
+                                 (status, status, title), r)
+                self.assertEqual(p["type"], "/problems/" + p["code"], r)
+                self.assertEqual(p["code"], code, r)
+                self.assertNotIn("etag", r.headers, r)
+                # The headers each code comes with (RFC 6750, RFC 9110).
+                self.assertEqual("www-authenticate" in r.headers,
+                                 code == "unauthorized", r.headers)
+                self.assertEqual("retry-after" in r.headers,
+                                 code == "rate_limited", r.headers)
+                seen.add(p["code"])
+        self.assertEqual(seen, AUTH_CODES | {"not_found"})
+        # Refused: nothing changed.
+        m = self.ok("GET", "/v1/machines/s1", token=self.tokens["admin"])
+        self.assertEqual(m["version"], 0)
+        self.assertEqual(self.ok("GET", "/v1/whoami",
+                                 token=self.tokens["pa"])["usage"],
+                         {"machines": 1, "memory": 64 << 20})
 
 
 if __name__ == "__main__":

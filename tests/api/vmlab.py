@@ -78,6 +78,19 @@ class Daemon:
         self.err.seek(0)
         return self.err.read()
 
+    @property
+    def db(self):
+        return self.args[self.args.index("--db") + 1]
+
+    def admin_token(self):
+        """The admin's token of a daemon started with --auth on."""
+        if "--admin-token-file" in self.args:
+            path = self.args[self.args.index("--admin-token-file") + 1]
+        else:
+            path = self.db + ".admin-token"
+        with open(path) as f:
+            return f.read().strip()
+
     def stop(self):
         """SIGTERM by PID; returns (exit status, stderr)."""
         if self.proc.poll() is None:
@@ -147,9 +160,12 @@ class OpenAPI:
     """docs/openapi.json and the route table, with validators compiled
     once per (operation, status, media type)."""
 
-    # What a path that the route table does not serve is answered with.
-    NO_ROUTE = {404: "NoSuchRoute", 413: "PayloadTooLarge"}
-    NO_METHOD = {405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+    # What a path that the route table does not serve is answered with
+    # (with auth on, the token is checked first: 401 or 429).
+    NO_ROUTE = {401: "Unauthorized", 404: "NoSuchRoute",
+                413: "PayloadTooLarge", 429: "TooManyRequests"}
+    NO_METHOD = {401: "Unauthorized", 405: "MethodNotAllowed",
+                 413: "PayloadTooLarge", 429: "TooManyRequests"}
 
     def __init__(self, path=OPENAPI):
         import jsonschema
@@ -290,6 +306,8 @@ class DaemonTest(unittest.TestCase):
     """A TestCase with one daemon for the class; self.req(...) is curl."""
 
     daemon_args = ()
+    # The bearer token every request carries unless one is given (auth on).
+    token = None
 
     @classmethod
     def setUpClass(cls):
@@ -301,7 +319,12 @@ class DaemonTest(unittest.TestCase):
         if status != 0 or SANITIZER.search(err):
             raise AssertionError("vmlabd exit %s; stderr:\n%s" % (status, err))
 
-    def req(self, method, path, body=None, headers=(), raw=None):
+    def req(self, method, path, body=None, headers=(), raw=None, token=None):
+        """One request; token (or the class's token) as the bearer;
+        token="" sends none."""
+        token = self.token if token is None else token
+        if token:
+            headers = tuple(headers) + ("Authorization: Bearer " + token,)
         r = curl(self.daemon.url, method, path, body, headers, raw)
         self.assertIsNone(SANITIZER.search(self.daemon.stderr()),
                           self.daemon.stderr())
@@ -310,9 +333,10 @@ class DaemonTest(unittest.TestCase):
             self.fail("response outside docs/openapi.json: " + err)
         return r
 
-    def ok(self, method, path, body=None, status=None, headers=()):
+    def ok(self, method, path, body=None, status=None, headers=(),
+           token=None):
         """A request that must succeed (2xx, or exactly status)."""
-        r = self.req(method, path, body, headers)
+        r = self.req(method, path, body, headers, token=token)
         if status is None:
             self.assertTrue(200 <= r.status < 300, r)
         else:
@@ -320,9 +344,9 @@ class DaemonTest(unittest.TestCase):
         return r.json
 
     def problem(self, method, path, body=None, status=None, code=None,
-                headers=(), raw=None):
+                headers=(), raw=None, token=None):
         """A request that must be refused with an RFC 9457 problem."""
-        r = self.req(method, path, body, headers, raw)
+        r = self.req(method, path, body, headers, raw, token=token)
         if status is not None:
             self.assertEqual(r.status, status, r)
         self.assertEqual(r.headers.get("content-type"),
