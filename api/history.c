@@ -174,21 +174,15 @@ int api_history(struct api_call *c)
 	struct api_entry *e;
 	struct hist_ctx h = { NULL, 0, 0 };
 	char buf[32];
-	uint64_t size = 100, after = 0, version;
+	uint64_t size, after = 0, version;
 	cJSON *o;
 	int rc;
 
-	if ((rc = api_query(c, "page_size", buf, sizeof(buf))) < 0)
-		return -1;
-	if (rc == 1 && (api_parse_u64(buf, false, &size) || size < 1 ||
-			size > 1000))
-		return api_fail(&c->prob, "bad_query",
-				"page_size: must be 1 to 1000");
-	if ((rc = api_query(c, "page_token", buf, sizeof(buf))) < 0)
+	/* The token is the last version of the previous page. */
+	if ((rc = api_page(c, &size, buf, sizeof(buf))) < 0)
 		return -1;
 	if (rc == 1 && api_parse_u64(buf, false, &after))
-		return api_fail(&c->prob, "bad_query",
-				"page_token: not a token this server gave");
+		return api_bad_token(c);
 	if (!s->ops->history)
 		return api_fail(&c->prob, "not_found",
 				"this server keeps no history");

@@ -192,6 +192,18 @@ void api_add_header(struct api_response *r, const char *name,
 /* A process object with its regions. */
 cJSON *api_process_json(const struct vm_machine *m, uint32_t pid);
 
+/*
+ * A list's cursor pagination (SPEC 2.3): page_size (1 to API_MAX_PAGE,
+ * default API_DEFAULT_PAGE) into *size, and the raw page_token into token
+ * (cap bytes). 1 with a token, 0 without, -1 with 400 bad_query.
+ */
+#define API_DEFAULT_PAGE 100
+#define API_MAX_PAGE 1000
+int api_page(struct api_call *c, uint64_t *size, char *token, size_t cap);
+
+/* A page_token this server did not give: 400 bad_query. */
+int api_bad_token(struct api_call *c);
+
 /* Query parameter `name` (decoded) into buf; 1 found, 0 absent, -1 bad. */
 int api_query(struct api_call *c, const char *name, char *buf, size_t cap);
 

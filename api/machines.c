@@ -13,8 +13,6 @@
 #include "core/state.h"
 #include "internal.h"
 
-#define DEFAULT_PAGE 100
-#define MAX_PAGE 1000
 
 /* [a-z0-9][a-z0-9-]{0,62} (SPEC 2.2): no dot, which names owners. */
 bool api_valid_id(const char *id)
@@ -247,23 +245,16 @@ int api_machine_list(struct api_call *c)
 	struct api_store *s = &c->ctx->store;
 	char buf[API_PARAM_MAX + 8], owner[API_TENANT_MAX + 2];
 	struct api_name after = { "", "" }, *names;
-	uint64_t size = DEFAULT_PAGE;
+	uint64_t size;
 	size_t n;
 	bool more = false, has_owner;
 	cJSON *o, *items;
 	int rc;
 
-	if ((rc = api_query(c, "page_size", buf, sizeof(buf))) < 0)
-		return -1;
-	if (rc == 1 && (api_parse_u64(buf, false, &size) || size < 1 ||
-			size > MAX_PAGE))
-		return api_fail(&c->prob, "bad_query",
-				"page_size: must be 1 to %d", MAX_PAGE);
-	if ((rc = api_query(c, "page_token", buf, sizeof(buf))) < 0)
+	if ((rc = api_page(c, &size, buf, sizeof(buf))) < 0)
 		return -1;
 	if (rc == 1 && parse_after(buf, &after))
-		return api_fail(&c->prob, "bad_query",
-				"page_token: not a token this server gave");
+		return api_bad_token(c);
 	/* ?owner=alice: only alice's machines (those the caller sees). */
 	if ((rc = api_query(c, "owner", owner, sizeof(owner))) < 0)
 		return -1;

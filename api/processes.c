@@ -88,24 +88,17 @@ int api_process_list(struct api_call *c)
 {
 	struct api_entry *e;
 	char buf[32];
-	uint64_t size = 100, after = 0;
+	uint64_t size, after = 0;
 	uint32_t n, i, shown = 0;
 	cJSON *o, *items;
 	int rc;
 
 	/* Cursor pagination as for machines: the token is the last pid. */
-	if ((rc = api_query(c, "page_size", buf, sizeof(buf))) < 0)
-		return -1;
-	if (rc == 1 && (api_parse_u64(buf, false, &size) || size < 1 ||
-			size > 1000))
-		return api_fail(&c->prob, "bad_query",
-				"page_size: must be 1 to 1000");
-	if ((rc = api_query(c, "page_token", buf, sizeof(buf))) < 0)
+	if ((rc = api_page(c, &size, buf, sizeof(buf))) < 0)
 		return -1;
 	if (rc == 1 && (api_parse_u64(buf, false, &after) ||
 			after > UINT32_MAX))
-		return api_fail(&c->prob, "bad_query",
-				"page_token: not a token this server gave");
+		return api_bad_token(c);
 	if (!(e = api_open(c, false)))
 		return -1;
 	o = cJSON_CreateObject();

@@ -669,6 +669,27 @@ static int hexval(int ch)
 	return -1;
 }
 
+int api_page(struct api_call *c, uint64_t *size, char *token, size_t cap)
+{
+	char buf[32];
+	int rc = api_query(c, "page_size", buf, sizeof(buf));
+
+	*size = API_DEFAULT_PAGE;
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && (api_parse_u64(buf, false, size) || *size < 1 ||
+			*size > API_MAX_PAGE))
+		return api_fail(&c->prob, "bad_query",
+				"page_size: must be 1 to %d", API_MAX_PAGE);
+	return api_query(c, "page_token", token, cap);
+}
+
+int api_bad_token(struct api_call *c)
+{
+	return api_fail(&c->prob, "bad_query",
+			"page_token: not a token this server gave");
+}
+
 int api_query(struct api_call *c, const char *name, char *buf, size_t cap)
 {
 	const char *q = c->req->query;

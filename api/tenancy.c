@@ -9,8 +9,6 @@
 #include "core/machine.h"
 #include "internal.h"
 
-#define DEFAULT_PAGE 100
-#define MAX_PAGE 1000
 
 /* Quotas a tenant gets for what its creation leaves out (docs/tenants.md). */
 static const struct api_quota default_tenant = {
@@ -191,7 +189,7 @@ int api_tenant_list(struct api_call *c)
 	const struct api_tenants *d = directory(c);
 	char buf[64], after[API_TENANT_MAX + 1] = "";
 	struct api_tenant_info *v;
-	uint64_t size = DEFAULT_PAGE;
+	uint64_t size;
 	bool more = false;
 	size_t n;
 	cJSON *o, *items;
@@ -199,20 +197,12 @@ int api_tenant_list(struct api_call *c)
 
 	if (!d)
 		return -1;
-	if ((rc = api_query(c, "page_size", buf, sizeof(buf))) < 0)
-		return -1;
-	if (rc == 1 && (api_parse_u64(buf, false, &size) || size < 1 ||
-			size > MAX_PAGE))
-		return api_fail(&c->prob, "bad_query",
-				"page_size: must be 1 to %d", MAX_PAGE);
-	if ((rc = api_query(c, "page_token", buf, sizeof(buf))) < 0)
+	if ((rc = api_page(c, &size, buf, sizeof(buf))) < 0)
 		return -1;
 	if (rc == 1) {
 		/* The token is the last name of the previous page. */
 		if (!api_valid_tenant(buf))
-			return api_fail(&c->prob, "bad_query",
-					"page_token: not a token this server "
-					"gave");
+			return api_bad_token(c);
 		strcpy(after, buf);
 	}
 	v = malloc((size_t)size * sizeof(*v));
