@@ -16,10 +16,9 @@ static inline void *slot_value(const struct vm_hmap *h, size_t i)
 	return h->slots + i * h->stride + sizeof(uint64_t);
 }
 
-/* Fibonacci hashing: spreads clustered keys (consecutive pfns) evenly. */
 static inline size_t home(const struct vm_hmap *h, uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & (h->capacity - 1);
+	return hmap_home_(h, key);
 }
 
 void hmap_init(struct vm_hmap *h, size_t value_size)
@@ -42,20 +41,6 @@ void hmap_release(struct vm_hmap *h, struct vm_hostmem *hm)
 	h->slots = NULL;
 	h->capacity = 0;
 	h->count = 0;
-}
-
-void *hmap_get(const struct vm_hmap *h, uint64_t key)
-{
-	if (!h->capacity)
-		return NULL;
-	for (size_t i = home(h, key);; i = (i + 1) & (h->capacity - 1)) {
-		uint64_t k = *slot_key(h, i);
-
-		if (k == 0)
-			return NULL;
-		if (k == key + 1)
-			return slot_value(h, i);
-	}
 }
 
 static void rehash(struct vm_hmap *h, struct vm_hostmem *hm, size_t capacity)

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hostmem.h"
 
@@ -42,8 +43,29 @@ void hmap_init_dense(struct vm_hmap *h, size_t value_size);
 /* Frees the slots (counted in hm); the map is empty and reusable after. */
 void hmap_release(struct vm_hmap *h, struct vm_hostmem *hm);
 
-/* The value of key, or NULL. */
-void *hmap_get(const struct vm_hmap *h, uint64_t key);
+/* Fibonacci hashing: spreads clustered keys (consecutive pfns) evenly. */
+static inline size_t hmap_home_(const struct vm_hmap *h, uint64_t key)
+{
+	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) &
+	       (h->capacity - 1);
+}
+
+/* The value of key, or NULL. Inline: the page-table walk's hot path. */
+static inline void *hmap_get(const struct vm_hmap *h, uint64_t key)
+{
+	if (!h->capacity)
+		return NULL;
+	for (size_t i = hmap_home_(h, key);; i = (i + 1) & (h->capacity - 1)) {
+		unsigned char *slot = h->slots + i * h->stride;
+		uint64_t k;
+
+		memcpy(&k, slot, sizeof(k));
+		if (k == 0)
+			return NULL;
+		if (k == key + 1)
+			return slot + sizeof(uint64_t);
+	}
+}
 
 /*
  * The value of key, inserted zeroed if absent. Key UINT64_MAX is reserved.

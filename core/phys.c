@@ -3,17 +3,18 @@
 
 #include "phys.h"
 
-#define FRAME_BYTES 4096
-
-struct phys_frame {
-	uint32_t nonzero;            /* entries (8-byte words) not zero */
-	uint8_t bytes[FRAME_BYTES];
-};
-
 void phys_init(struct vm_phys *p, struct vm_hostmem *hm)
 {
 	hmap_init(&p->frames, sizeof(struct phys_frame *));
 	p->hm = hm;
+}
+
+static void frame_free(struct vm_phys *p, struct phys_frame *f)
+{
+	for (unsigned c = 0; c < PHYS_NCHUNKS; c++)
+		if (f->chunk[c])
+			hm_free(p->hm, f->chunk[c], PHYS_CHUNK_BYTES);
+	hm_free(p->hm, f, sizeof(*f));
 }
 
 void phys_release(struct vm_phys *p)
@@ -22,53 +23,41 @@ void phys_release(struct vm_phys *p)
 	struct phys_frame **f;
 
 	while ((f = hmap_next(&p->frames, &cur, NULL)))
-		hm_free(p->hm, *f, sizeof(**f));
+		frame_free(p, *f);
 	hmap_release(&p->frames, p->hm);
 }
 
 static inline struct phys_frame *frame_of(const struct vm_phys *p,
 					  uint64_t pfn)
 {
-	struct phys_frame **f = hmap_get(&p->frames, pfn);
-
-	return f ? *f : NULL;
+	return phys_frame_(p, pfn);
 }
 
-const uint8_t *phys_frame_bytes(const struct vm_phys *p, uint64_t pfn)
+const uint8_t *phys_frame_bytes(const struct vm_phys *p, uint64_t pfn,
+				uint8_t buf[4096])
 {
-	struct phys_frame *f = frame_of(p, pfn);
+	const struct phys_frame *f = frame_of(p, pfn);
 
-	return f ? f->bytes : NULL;
-}
-
-static inline uint64_t load_le(const uint8_t *b, unsigned size)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < size; i++)
-		v |= (uint64_t)b[i] << (8 * i);
-	return v;
-}
-
-uint64_t phys_read(const struct vm_phys *p, uint64_t pa, unsigned size)
-{
-	struct phys_frame *f = frame_of(p, pa >> 12);
-
-	return f ? load_le(f->bytes + (pa & (FRAME_BYTES - 1)), size) : 0;
-}
-
-/* Whether the aligned 8-byte word holding offset is all zero. */
-static inline int word_zero(const uint8_t *b, unsigned off)
-{
-	return load_le(b + (off & ~7u), 8) == 0;
+	if (!f)
+		return NULL;
+	for (unsigned c = 0; c < PHYS_NCHUNKS; c++) {
+		if (f->chunk[c])
+			memcpy(buf + c * PHYS_CHUNK_BYTES, f->chunk[c],
+			       PHYS_CHUNK_BYTES);
+		else
+			memset(buf + c * PHYS_CHUNK_BYTES, 0, PHYS_CHUNK_BYTES);
+	}
+	return buf;
 }
 
 void phys_write(struct vm_phys *p, uint64_t pa, unsigned size, uint64_t v)
 {
 	uint64_t pfn = pa >> 12;
-	unsigned off = (unsigned)(pa & (FRAME_BYTES - 1));
+	unsigned off = (unsigned)(pa & (PHYS_FRAME_BYTES - 1));
+	unsigned ci = off >> PHYS_CHUNK_SHIFT, co = off & (PHYS_CHUNK_BYTES - 1);
 	struct phys_frame *f = frame_of(p, pfn);
-	int was_zero;
+	uint8_t *c;
+	bool was_zero, is_zero;
 
 	if (!f) {
 		if (v == 0)
@@ -76,14 +65,29 @@ void phys_write(struct vm_phys *p, uint64_t pa, unsigned size, uint64_t v)
 		f = hm_zalloc(p->hm, sizeof(*f));
 		*(struct phys_frame **)hmap_put(&p->frames, p->hm, pfn) = f;
 	}
-	was_zero = word_zero(f->bytes, off);
+	c = f->chunk[ci];
+	if (!c) {
+		if (v == 0)
+			return;
+		c = f->chunk[ci] = hm_zalloc(p->hm, PHYS_CHUNK_BYTES);
+	}
+	was_zero = phys_load64_(c + (co & ~7u)) == 0;
 	for (unsigned i = 0; i < size; i++)
-		f->bytes[off + i] = (uint8_t)(v >> (8 * i));
-	if (was_zero && !word_zero(f->bytes, off))
-		f->nonzero++;
-	else if (!was_zero && word_zero(f->bytes, off))
-		f->nonzero--;
-	if (f->nonzero == 0)
+		c[co + i] = (uint8_t)(v >> (8 * i));
+	is_zero = phys_load64_(c + (co & ~7u)) == 0;
+	if (was_zero == is_zero)
+		return;
+	if (!is_zero) {
+		f->nonzero[ci]++;
+		f->total++;
+		return;
+	}
+	f->total--;
+	if (--f->nonzero[ci] == 0) {
+		hm_free(p->hm, c, PHYS_CHUNK_BYTES);
+		f->chunk[ci] = NULL;
+	}
+	if (f->total == 0)
 		phys_clear_frame(p, pfn);
 }
 
@@ -98,7 +102,7 @@ void phys_clear_frame(struct vm_phys *p, uint64_t pfn)
 
 	if (!f)
 		return;
-	hm_free(p->hm, f, sizeof(*f));
+	frame_free(p, f);
 	hmap_del(&p->frames, p->hm, pfn);
 }
 

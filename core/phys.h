@@ -5,7 +5,8 @@
  * frames. Any frame can be read (a frame with no stored contents reads as
  * zeros); a frame gets host storage on its first non-zero write and gives
  * it back when its last non-zero entry is cleared, so an empty table, such
- * as a preallocated kernel PUD, costs no host memory.
+ * as a preallocated kernel PUD, costs no host memory; within a frame,
+ * storage comes in chunks (below).
  *
  * The page-table walker reads entries only through phys_read(), so a raw
  * write through phys_write() changes translations exactly as a write to
@@ -14,7 +15,9 @@
 #ifndef VM_PHYS_H
 #define VM_PHYS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hmap.h"
 #include "hostmem.h"
@@ -27,8 +30,71 @@ struct vm_phys {
 void phys_init(struct vm_phys *p, struct vm_hostmem *hm);
 void phys_release(struct vm_phys *p);
 
-/* Reads a 4- or 8-byte little-endian value at pa (naturally aligned). */
-uint64_t phys_read(const struct vm_phys *p, uint64_t pa, unsigned size);
+/*
+ * A frame is kept as 8 chunks of 512 bytes (64 eight-byte words), each
+ * stored only while it holds a non-zero word: most tables use a few
+ * neighbouring entries (a process's text, heap and stack each take a
+ * handful of PTEs), so a table costs its header and one chunk, not 4 KiB.
+ */
+#define PHYS_FRAME_BYTES 4096u
+#define PHYS_CHUNK_SHIFT 9
+#define PHYS_CHUNK_BYTES (1u << PHYS_CHUNK_SHIFT)
+#define PHYS_NCHUNKS (PHYS_FRAME_BYTES / PHYS_CHUNK_BYTES)
+
+struct phys_frame {
+	uint8_t *chunk[PHYS_NCHUNKS];     /* NULL: the chunk reads as zeros */
+	uint16_t nonzero[PHYS_NCHUNKS];   /* non-zero words of each chunk */
+	uint16_t total;                   /* of the whole frame */
+};
+
+/* Internal to phys and its inline reader. */
+static inline struct phys_frame *phys_frame_(const struct vm_phys *p,
+					     uint64_t pfn)
+{
+	struct phys_frame **f = hmap_get(&p->frames, pfn);
+
+	return f ? *f : NULL;
+}
+
+/* Little-endian loads, whatever the host's byte order, as one load. */
+static inline uint64_t phys_load64_(const uint8_t *b)
+{
+	uint64_t v;
+
+	memcpy(&v, b, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+static inline uint64_t phys_load32_(const uint8_t *b)
+{
+	uint32_t v;
+
+	memcpy(&v, b, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap32(v);
+#endif
+	return v;
+}
+
+/*
+ * Reads a 4- or 8-byte little-endian value at pa (naturally aligned).
+ * Inline: every level of every page-table walk comes here.
+ */
+static inline uint64_t phys_read(const struct vm_phys *p, uint64_t pa,
+				 unsigned size)
+{
+	const struct phys_frame *f = phys_frame_(p, pa >> 12);
+	unsigned off = (unsigned)(pa & (PHYS_FRAME_BYTES - 1));
+	const uint8_t *c;
+
+	if (!f || !(c = f->chunk[off >> PHYS_CHUNK_SHIFT]))
+		return 0;
+	c += off & (PHYS_CHUNK_BYTES - 1);
+	return size == 8 ? phys_load64_(c) : phys_load32_(c);
+}
 
 /* Writes a 4- or 8-byte value at pa (naturally aligned). */
 void phys_write(struct vm_phys *p, uint64_t pa, unsigned size, uint64_t v);
@@ -40,10 +106,11 @@ int phys_frame_nonzero(const struct vm_phys *p, uint64_t pfn);
 void phys_clear_frame(struct vm_phys *p, uint64_t pfn);
 
 /*
- * The stored frame's 4096 bytes, or NULL when the frame reads as zeros.
- * For the walker's fast path and for encoding.
+ * Copies the frame's 4096 bytes into buf and returns it; NULL (buf left
+ * alone) when the frame reads as zeros. For encoding.
  */
-const uint8_t *phys_frame_bytes(const struct vm_phys *p, uint64_t pfn);
+const uint8_t *phys_frame_bytes(const struct vm_phys *p, uint64_t pfn,
+				uint8_t buf[4096]);
 
 /* Stored frames, and their pfns in ascending order (out: count entries). */
 size_t phys_count(const struct vm_phys *p);

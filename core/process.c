@@ -711,9 +711,7 @@ static int map_walk(const struct vm_machine *m, uint64_t table,
 		    unsigned level, uint64_t base, struct run *r)
 {
 	const struct vm_arch *a = m->layout.arch;
-	const uint8_t *bytes = phys_frame_bytes(&m->phys, table);
-
-	if (!bytes)
+	if (!phys_frame_nonzero(&m->phys, table))
 		return 0;
 	for (unsigned i = 0; i < a->level[level].entries; i++) {
 		uint64_t e = phys_read(&m->phys,

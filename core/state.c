@@ -104,7 +104,8 @@ static void encode_phys(const struct vm_machine *m, struct vm_enc *e)
 	phys_pfns_sorted(&m->phys, pfns);
 	enc_u64(e, n);
 	for (size_t i = 0; i < n; i++) {
-		const uint8_t *b = phys_frame_bytes(&m->phys, pfns[i]);
+		uint8_t frame[VM_PAGE_SIZE];
+		const uint8_t *b = phys_frame_bytes(&m->phys, pfns[i], frame);
 		uint16_t nz = 0;
 
 		for (unsigned w = 0; w < 512; w++)

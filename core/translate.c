@@ -136,11 +136,15 @@ int vm_translate(const struct vm_machine *m, const struct vm_translate_req *req,
 		pid = m->cpus[cpu].pid;
 		out->cpu = cpu;
 	}
-	top = m_top_table(m, pid);
-	if (top == VM_NONE64)
-		return vm_fail(err, VM_ENOENT, "no process with pid %u", pid);
-	if (pid != 0)
+	if (pid == 0) {
+		top = m->swapper_pfn;
+	} else {
 		p = m_process(m, pid);
+		if (!p)
+			return vm_fail(err, VM_ENOENT,
+				       "no process with pid %u", pid);
+		top = p->mm.pgd_pfn;
+	}
 
 	out->va = req->va;
 	out->pid = pid;
@@ -154,8 +158,13 @@ int vm_translate(const struct vm_machine *m, const struct vm_translate_req *req,
 	out->region = vm_layout_region(&m->layout, req->va)->kind;
 	out->page_size = 0;
 	out->nwalk = 0;
-	memset(&out->fault, 0, sizeof(out->fault));
+	/* Field by field: the 192-byte reason is written only for a fault. */
+	out->fault.kind = VM_FAULT_NONE;
+	out->fault.error_code = out->fault.linux_error_code = 0;
+	out->fault.outcome = VM_OUTCOME_NONE;
+	out->fault.si_code = VM_SI_NONE;
 	out->fault.level = -1;
+	out->fault.reason[0] = '\0';
 
 	if (!vm_arch_canonical(a, req->va)) {
 		out->fault.kind = VM_FAULT_GENERAL_PROTECTION;

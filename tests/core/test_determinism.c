@@ -1139,6 +1139,65 @@ START_TEST(host_memory_does_not_grow_with_ram)
 }
 END_TEST
 
+/* The issue-6 budget: an idle x86_64 1 GiB machine with one process. */
+START_TEST(idle_machine_fits_in_64_kib)
+{
+	struct vm_machine *m = boot("x86_64", VM_GiB, 1, 0, VM_DEFAULT_CHURN);
+	struct run r = { m, 0, "" };
+
+	ck_assert_uint_ne(op_create_default(&r), 0);
+	ck_assert_msg(vm_machine_host_bytes(m) <= 64 * 1024,
+		      "an idle machine holds %zu host bytes",
+		      vm_machine_host_bytes(m));
+	vm_machine_free(m);
+}
+END_TEST
+
+/*
+ * Frame contents are kept in chunks that come and go with their non-zero
+ * words: random 4- and 8-byte writes (zeros included) to one frame read
+ * back as from flat memory, and clearing every word gives every byte of
+ * host memory back.
+ */
+START_TEST(frame_storage_reads_as_flat_memory)
+{
+	struct vm_machine *m = boot("x86_64", VM_GiB, 1, 0, VM_DEFAULT_CHURN);
+	uint64_t frame = (VM_GiB >> VM_PAGE_SHIFT) - 1, seed = 7 + _i;
+	uint64_t base = frame << VM_PAGE_SHIFT;
+	size_t before = vm_machine_host_bytes(m);
+	uint8_t flat[VM_PAGE_SIZE] = { 0 };
+
+	for (int step = 0; step < 4000; step++) {
+		unsigned size = (tu_splitmix(&seed) & 1) ? 8 : 4;
+		unsigned off = (unsigned)(tu_splitmix(&seed) % (VM_PAGE_SIZE / size)) *
+			       size;
+		/* Mostly in two chunks, so that words also go back to 0. */
+		uint64_t v = tu_splitmix(&seed) % 3 ? tu_splitmix(&seed) : 0;
+
+		if (tu_splitmix(&seed) % 4)
+			off = (off % 1024) + 1536;
+		if (size == 4)
+			v &= 0xffffffffu;
+		vm_test_phys_write(m, base + off, size, v);
+		for (unsigned i = 0; i < size; i++)
+			flat[off + i] = (uint8_t)(v >> (8 * i));
+		if (step % 256 == 0 || step == 3999)
+			for (unsigned w = 0; w < VM_PAGE_SIZE; w += 4) {
+				uint64_t want = 0;
+
+				for (unsigned i = 0; i < 4; i++)
+					want |= (uint64_t)flat[w + i] << (8 * i);
+				ck_assert_uint_eq(vm_test_phys_read(m, base + w,
+								    4), want);
+			}
+	}
+	for (unsigned w = 0; w < VM_PAGE_SIZE; w += 8)
+		vm_test_phys_write(m, base + w, 8, 0);
+	ck_assert_uint_eq(vm_machine_host_bytes(m), before);
+	vm_machine_free(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("determinism");
@@ -1157,6 +1216,8 @@ int main(void)
 	tcase_add_loop_test(tc, refused_operations_change_nothing, 0, 4);
 	tcase_add_loop_test(tc, out_of_memory_half_way_changes_nothing, 0, 4);
 	tcase_add_loop_test(tc, host_memory_does_not_grow_with_ram, 0, 2);
+	tcase_add_test(tc, idle_machine_fits_in_64_kib);
+	tcase_add_loop_test(tc, frame_storage_reads_as_flat_memory, 0, 3);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
