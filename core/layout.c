@@ -279,6 +279,9 @@ const struct vm_region *vm_layout_region(const struct vm_layout *l,
 {
 	unsigned lo = 0, hi = l->nregions - 1;
 
+	/* Most translations are of user addresses: the first region. */
+	if (hi > 0 && va < l->regions[1].start)
+		return &l->regions[0];
 	while (lo < hi) {
 		unsigned mid = (lo + hi + 1) / 2;
 

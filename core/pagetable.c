@@ -50,31 +50,39 @@ void pt_walk(const struct vm_machine *m, uint64_t top_pfn, uint64_t va,
 	     struct vm_walk *w)
 {
 	const struct vm_arch *a = arch_of(m);
+	const unsigned last = a->levels - 1u, esz = a->entry_size;
 	uint64_t table = top_pfn;
+	unsigned i;
 
-	w->nsteps = 0;
+	/* pt_is_leaf and pt_entry_addr, written out: the hot path. */
 	w->leaf = -1;
 	w->pa = 0;
 	w->page_size = 0;
-	for (unsigned i = 0; i < a->levels; i++) {
-		struct vm_walk_step *s = &w->step[w->nsteps++];
+	for (i = 0;; i++) {
+		const struct vm_level *l = &a->level[i];
+		struct vm_walk_step *s = &w->step[i];
+		unsigned idx = (unsigned)(va >> l->shift) & (l->entries - 1u);
+		uint64_t e;
 
 		s->level = (uint8_t)i;
-		s->index = (uint16_t)vm_level_index(a, i, va);
-		s->entry_pa = entry_pa(m, table, i, va);
-		s->entry = phys_read(&m->phys, s->entry_pa, a->entry_size);
-		if (!(s->entry & VM_PTE_P))
-			return;
-		if (pt_is_leaf(m, i, s->entry)) {
-			uint64_t span = vm_level_span(a, i);
+		s->index = (uint16_t)idx;
+		s->entry_pa = (table << VM_PAGE_SHIFT) + (uint64_t)idx * esz;
+		s->entry = e = phys_read(&m->phys, s->entry_pa, esz);
+		if (!(e & VM_PTE_P))
+			break;
+		if (i == last || (l->large && (e & VM_PTE_PS))) {
+			uint64_t span = 1ULL << l->shift;
 
-			w->leaf = (int)(w->nsteps - 1);
+			w->leaf = (int)i;
 			w->page_size = span;
-			w->pa = pt_entry_addr(m, i, s->entry) + (va & (span - 1));
-			return;
+			/* A large leaf's frame starts at its own alignment. */
+			w->pa = (e & a->addr_mask & ~(span - 1)) |
+				(va & (span - 1));
+			break;
 		}
-		table = pt_entry_addr(m, i, s->entry) >> VM_PAGE_SHIFT;
+		table = (e & a->addr_mask) >> VM_PAGE_SHIFT;
 	}
+	w->nsteps = i + 1;
 }
 
 uint64_t pt_user_flags(const struct vm_machine *m, unsigned prot)

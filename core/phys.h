@@ -23,7 +23,7 @@
 #include "hostmem.h"
 
 struct vm_phys {
-	struct vm_hmap frames;  /* pfn -> struct phys_frame * */
+	struct vm_hmap frames;  /* pfn -> struct phys_frame (inline) */
 	struct vm_hostmem *hm;
 };
 
@@ -51,9 +51,7 @@ struct phys_frame {
 static inline struct phys_frame *phys_frame_(const struct vm_phys *p,
 					     uint64_t pfn)
 {
-	struct phys_frame **f = hmap_get(&p->frames, pfn);
-
-	return f ? *f : NULL;
+	return hmap_get(&p->frames, pfn);
 }
 
 /* Little-endian loads, whatever the host's byte order, as one load. */
