@@ -61,6 +61,7 @@ struct api_route {
 	const struct api_field *fields; /* body fields, NULL: no body */
 	bool mutates;              /* takes If-Match, answers ETag */
 	enum api_need need;
+	bool raw;                  /* the handler reads its body's text */
 };
 
 /* The route table, NULL-method terminated. */

@@ -1,11 +1,41 @@
-/* translate.c - translation (one and batched), DMA checks, __pa/__va. */
+/*
+ * translate.c - translation (one and batched), DMA checks, __pa/__va.
+ *
+ * Translations are answered by batch.c's writer, and a batch in the plain
+ * form is read by batch.c's reader; the cJSON code below reads a single
+ * translate and every batch the reader declines, and remains, whole, the
+ * reference the fast path is tested against (batch.h).
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/dma.h"
 #include "core/translate.h"
+#include "batch.h"
 #include "internal.h"
+
+static bool use_reference;
+
+void api_translate_use_reference(bool on)
+{
+	use_reference = on;
+}
+
+/* Sends the JSON text in b as the 200 answer; takes b's buffer. */
+static int reply_buf(struct api_call *c, struct api_buf *b)
+{
+	/* NUL-terminated, as cJSON's text is: readers may take it as a
+	 * string. */
+	api_buf_reserve(b, 1);
+	b->s[b->len] = '\0';
+	free(c->resp->body);
+	c->resp->status = 200;
+	c->resp->content_type = "application/json";
+	c->resp->body = b->s;
+	c->resp->body_len = b->len;
+	return 0;
+}
 
 /* Reads one translate request from obj (the body, or a batch item). */
 static int read_translate(struct api_call *c, const cJSON *obj,
@@ -129,6 +159,7 @@ int api_translate(struct api_call *c)
 	struct vm_translation t;
 	struct vm_error err = { 0, "" };
 	struct api_entry *e;
+	struct api_writer w;
 	bool explain;
 	cJSON *o;
 
@@ -138,24 +169,66 @@ int api_translate(struct api_call *c)
 		api_close(c, e, false);
 		return api_vm_fail(c, &err);
 	}
-	o = translation_json(e->m, &t, explain);
+	if (use_reference) {
+		o = translation_json(e->m, &t, explain);
+		api_close(c, e, false);
+		return api_reply(c, 200, o);
+	}
+	api_writer_init(&w, e->m);
+	api_writer_put(&w, &t, explain);
 	api_close(c, e, false);
-	return api_reply(c, 200, o);
+	return reply_buf(c, &w.buf);
 }
 
-int api_translate_batch(struct api_call *c)
+/* "items[3]: " before the problem of item i. */
+static void item_detail(struct api_call *c, int i)
 {
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(c->body, "items");
+	char d[API_DETAIL_MAX];
+
+	snprintf(d, sizeof(d), "items[%d]: %.290s", i, c->prob.detail);
+	strcpy(c->prob.detail, d);
+}
+
+/*
+ * The tree of the body as routes.c's prepare_body makes it for a route
+ * with fields, for a dispatcher that leaves a batch its raw text: strict
+ * scan, an object, no member but the route's fields.
+ */
+static int batch_tree(struct api_call *c)
+{
+	const char *fields[8];
+	unsigned n = 0;
+
+	if (c->body)
+		return 0; /* the dispatcher made it */
+	if (api_json_parse(c->req->body, c->req->body_len, &c->body, &c->prob))
+		return -1;
+	if (!cJSON_IsObject(c->body))
+		return api_fail(&c->prob, "wrong_type",
+				"the body must be a JSON object");
+	for (const struct api_field *f = c->route->fields; f->name && n < 7;
+	     f++)
+		fields[n++] = f->name;
+	fields[n] = NULL;
+	return api_json_only(c->body, fields, &c->prob);
+}
+
+/* A batch the strict way: a cJSON tree in, a cJSON tree out. */
+static int batch_reference(struct api_call *c)
+{
 	static const char *const fields[] = { "va",     "cpu",    "pid",
 					      "mode",   "access", "explain",
 					      NULL };
+	const cJSON *items, *it;
 	struct vm_translate_req *reqs;
 	bool *explain;
 	struct api_entry *e;
 	int n, i = 0, rc = 0;
-	const cJSON *it;
 	cJSON *o, *results;
 
+	if (batch_tree(c))
+		return -1;
+	items = cJSON_GetObjectItemCaseSensitive(c->body, "items");
 	if (!items)
 		return api_fail(&c->prob, "missing_field",
 				"items: an array of translate requests");
@@ -180,10 +253,7 @@ int api_translate_batch(struct api_call *c)
 		}
 		if (api_json_only(it, fields, &c->prob) ||
 		    read_translate(c, it, &reqs[i], &explain[i])) {
-			char d[API_DETAIL_MAX];
-
-			snprintf(d, sizeof(d), "items[%d]: %.290s", i, c->prob.detail);
-			strcpy(c->prob.detail, d);
+			item_detail(c, i);
 			rc = -1;
 			break;
 		}
@@ -201,11 +271,8 @@ int api_translate_batch(struct api_call *c)
 		struct vm_error err = { 0, "" };
 
 		if (vm_translate(e->m, &reqs[i], &t, &err)) {
-			char d[API_DETAIL_MAX];
-
 			api_vm_fail(c, &err);
-			snprintf(d, sizeof(d), "items[%d]: %.290s", i, c->prob.detail);
-			strcpy(c->prob.detail, d);
+			item_detail(c, i);
 			rc = -1;
 			break;
 		}
@@ -220,6 +287,52 @@ int api_translate_batch(struct api_call *c)
 		return -1;
 	}
 	return api_reply(c, 200, o);
+}
+
+/*
+ * A batch in the plain form, read and answered without a tree; any other
+ * body the reference way, which says what is wrong with it (batch.h).
+ */
+int api_translate_batch(struct api_call *c)
+{
+	struct api_batch in;
+	struct api_writer w;
+	struct api_entry *e;
+	size_t i;
+
+	if (use_reference ||
+	    api_batch_read(c->req->body, c->req->body_len, &in))
+		return batch_reference(c);
+	if (!(e = api_open(c, false))) {
+		api_batch_free(&in);
+		return -1;
+	}
+	api_writer_init(&w, e->m);
+	/* About 150 bytes an answer without its walk. */
+	api_buf_reserve(&w.buf, 16 + in.n * 160);
+	API_BUF_LIT(&w.buf, "{\"results\":[");
+	for (i = 0; i < in.n; i++) {
+		struct vm_translation t;
+		struct vm_error err = { 0, "" };
+
+		if (vm_translate(e->m, &in.items[i].req, &t, &err)) {
+			api_vm_fail(c, &err);
+			item_detail(c, (int)i);
+			break;
+		}
+		if (i)
+			API_BUF_LIT(&w.buf, ",");
+		api_writer_put(&w, &t, in.items[i].explain);
+	}
+	api_close(c, e, false);
+	if (i < in.n) {
+		api_batch_free(&in);
+		free(w.buf.s);
+		return -1;
+	}
+	api_batch_free(&in);
+	API_BUF_LIT(&w.buf, "]}");
+	return reply_buf(c, &w.buf);
 }
 
 static void segment_cb(void *ctx, uint64_t pa, uint64_t length)
