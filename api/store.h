@@ -105,8 +105,10 @@ struct api_store_ops {
 	 * committing it now (SPEC part 3: many mutations share one
 	 * transaction and one fsync). The entry stays write-locked (close()
 	 * defers the unlock) until the store has committed or refused it;
-	 * then done(cls, ok, p) runs on the store's thread: ok, or refused
-	 * with p filled and the machine back as it was.
+	 * then done(cls, ok, p) runs: ok, or refused with p filled and the
+	 * machine back as it was. done may run on the store's thread, or
+	 * before commit_async returns, on the caller's (a store that is not
+	 * writing commits a lone operation at once).
 	 */
 	void (*commit_async)(void *impl, struct api_entry *e, const char *by,
 			     const struct vm_op *op,

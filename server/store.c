@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/enc.h"
 #include "core/machine.h"
@@ -62,6 +63,7 @@ struct store {
 	pthread_cond_t q_cv;
 	struct pending *q_head, **q_tail;
 	bool q_stop;
+	bool busy;                   /* a group is being written */
 	pthread_t committer;
 	atomic_uint_fast64_t durable_ops;
 	bool loaded;                 /* store_load succeeded: snapshot at stop */
@@ -71,6 +73,7 @@ struct store {
 };
 
 static void *committer_main(void *arg);
+static void commit_group(struct store *s, struct pending *g);
 
 struct store *store_create(struct db *db, size_t max_machines, uint64_t keep)
 {
@@ -587,6 +590,7 @@ static void ms_commit_async(void *impl, struct api_entry *pub,
 	struct store *s = impl;
 	struct entry *e = (struct entry *)pub;
 	struct pending *p = calloc(1, sizeof(*p));
+	bool lead;
 
 	if (!p)
 		abort();
@@ -607,10 +611,29 @@ static void ms_commit_async(void *impl, struct api_entry *pub,
 	pthread_mutex_lock(&e->mu);
 	e->pending = true;
 	pthread_mutex_unlock(&e->mu);
+	/*
+	 * When nobody is writing the database, this thread commits its own
+	 * operation at once: a lone client pays no hand-off to the committer
+	 * and no parked connection. Operations that come meanwhile queue up
+	 * and go together in the committer's next transaction.
+	 */
 	pthread_mutex_lock(&s->q_mu);
-	*s->q_tail = p;
-	s->q_tail = &p->next;
-	pthread_cond_signal(&s->q_cv);
+	lead = !s->busy && !s->q_head && !s->q_stop;
+	if (lead) {
+		s->busy = true;
+	} else {
+		*s->q_tail = p;
+		s->q_tail = &p->next;
+		pthread_cond_signal(&s->q_cv);
+	}
+	pthread_mutex_unlock(&s->q_mu);
+	if (!lead)
+		return;
+	commit_group(s, p);
+	pthread_mutex_lock(&s->q_mu);
+	s->busy = false;
+	if (s->q_head)
+		pthread_cond_signal(&s->q_cv);
 	pthread_mutex_unlock(&s->q_mu);
 }
 
@@ -660,23 +683,61 @@ static void settle(struct store *s, struct pending *p, bool ok,
 }
 
 /*
- * The group committer: every operation queued while the previous group
- * was being written goes into the next transaction, so the number of
- * fsyncs follows load, not requests. A failed group is refused whole,
- * and each of its machines is reloaded from the database.
+ * Commits a group in one transaction and settles each member; a failed
+ * group is refused whole, and each of its machines is reloaded from the
+ * database.
+ */
+static void commit_group(struct store *s, struct pending *g)
+{
+	struct pending *next;
+	struct api_problem prob = { NULL, "" };
+	uint64_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->db_lock);
+	rc = write_group(s, g);
+	if (rc) {
+		db_failed(s, &prob, "commit");
+		/* Each machine back exactly as the database has it. */
+		for (struct pending *p = g; p; p = p->next) {
+			struct vm_machine *back = reload(s, p->e);
+
+			if (back) {
+				vm_machine_free(p->e->pub.m);
+				p->e->pub.m = back;
+			} else {
+				p->e->removed = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->db_lock);
+	for (struct pending *p = g; p; p = next) {
+		next = p->next;
+		settle(s, p, rc == 0, rc == 0 ? NULL : &prob);
+		enc_release(&p->rec);
+		enc_release(&p->ans);
+		free(p->state);
+		free(p);
+		n++;
+	}
+	if (rc == 0)
+		atomic_fetch_add(&s->durable_ops, n);
+}
+
+/*
+ * The group committer: every operation queued while the database was
+ * being written goes into the next transaction, so the number of fsyncs
+ * follows load, not requests.
  */
 static void *committer_main(void *arg)
 {
 	struct store *s = arg;
 
 	for (;;) {
-		struct pending *g, *next;
-		struct api_problem prob = { NULL, "" };
-		int rc;
-		uint64_t n = 0;
+		struct pending *g;
 
 		pthread_mutex_lock(&s->q_mu);
-		while (!s->q_head && !s->q_stop)
+		while ((!s->q_head || s->busy) && !s->q_stop)
 			pthread_cond_wait(&s->q_cv, &s->q_mu);
 		if (!s->q_head && s->q_stop) {
 			pthread_mutex_unlock(&s->q_mu);
@@ -685,36 +746,12 @@ static void *committer_main(void *arg)
 		g = s->q_head;
 		s->q_head = NULL;
 		s->q_tail = &s->q_head;
+		s->busy = true;
 		pthread_mutex_unlock(&s->q_mu);
-
-		pthread_mutex_lock(&s->db_lock);
-		rc = write_group(s, g);
-		if (rc) {
-			db_failed(s, &prob, "commit");
-			/* Each machine back exactly as the database has it. */
-			for (struct pending *p = g; p; p = p->next) {
-				struct vm_machine *back = reload(s, p->e);
-
-				if (back) {
-					vm_machine_free(p->e->pub.m);
-					p->e->pub.m = back;
-				} else {
-					p->e->removed = true;
-				}
-			}
-		}
-		pthread_mutex_unlock(&s->db_lock);
-		for (struct pending *p = g; p; p = next) {
-			next = p->next;
-			settle(s, p, rc == 0, rc == 0 ? NULL : &prob);
-			enc_release(&p->rec);
-			enc_release(&p->ans);
-			free(p->state);
-			free(p);
-			n++;
-		}
-		if (rc == 0)
-			atomic_fetch_add(&s->durable_ops, n);
+		commit_group(s, g);
+		pthread_mutex_lock(&s->q_mu);
+		s->busy = false;
+		pthread_mutex_unlock(&s->q_mu);
 	}
 }
 
@@ -1032,58 +1069,370 @@ size_t store_count(struct store *s)
 
 /* ---- start and stop ---- */
 
-struct loader {
-	struct store *s;
-	struct entry *cur;
-	char *why;
-	size_t len;
+/*
+ * Loading at start. One thread (the caller) reads the machines and their
+ * log tails from the database in (tenant, id) order and hands each
+ * machine, copied out of SQLite, to a pool of workers; a worker decodes
+ * the snapshot (every invariant checked) and replays the tail, checking
+ * each record's version, answer and digest. Machines are independent, so
+ * the replay, which is nearly all the cost, runs on every CPU. The table
+ * is built in order at the end, and only if every machine loaded: a
+ * failure names the first failing machine in (tenant, id) order, the
+ * same whatever the timing, and leaves the table empty.
+ */
+
+/* Jobs read ahead of the workers, per worker (bounds memory). */
+#define LOAD_AHEAD 4
+#define LOAD_MAX_WORKERS 64
+
+/* One record of a tail; its bytes are in the job's arena. */
+struct load_rec {
+	uint64_t version, digest;
+	size_t rec, len;             /* offsets and lengths in the arena */
+	size_t ans, ans_len;
 };
 
-static int load_machine(void *ctx, const struct db_machine *dm)
-{
-	struct loader *l = ctx;
-	struct vm_machine *m;
-	struct vm_error err = { 0, "" };
-	bool found;
-	size_t i;
+/* A machine to load, then what its worker made of it. */
+struct load_job {
+	size_t index;                /* in (tenant, id) order */
+	char *tenant, *id, *created;
+	uint8_t *state;              /* the snapshot */
+	size_t state_len;
+	struct load_rec *recs;
+	size_t nrecs, caprecs;
+	struct vm_enc arena;         /* records' and answers' bytes */
+	struct entry *e;             /* loaded, or NULL with why */
+	char why[512];
+	struct load_job *next;
+};
 
-	if (vm_state_decode(dm->state, dm->state_len, &m, &err)) {
-		snprintf(l->why, l->len, "machine %s.%s: its snapshot does not "
-			 "decode: %s", dm->tenant, dm->id, err.detail);
+struct loader {
+	pthread_mutex_t mu;
+	pthread_cond_t work;         /* a job was queued, or the end */
+	pthread_cond_t room;         /* a job is done */
+	struct load_job *head, **tail;
+	size_t ahead;                /* queued or being loaded */
+	bool end;                    /* the reader has queued its last */
+	struct load_job *cur;        /* being read */
+	size_t n;                    /* jobs read */
+	struct entry **out;          /* out[index], cap entries */
+	size_t cap;
+	bool failed;                 /* a machine failed: read no further */
+	size_t fail_index;           /* the first failing one */
+	char fail_why[512];
+};
+
+static void job_free(struct load_job *j)
+{
+	free(j->tenant);
+	free(j->id);
+	free(j->created);
+	free(j->state);
+	free(j->recs);
+	enc_release(&j->arena);
+	free(j);
+}
+
+static char *dup_or_abort(const char *s)
+{
+	char *d = strdup(s ? s : "");
+
+	if (!d)
+		abort();
+	return d;
+}
+
+/* Why machine j did not load: its replay of r gives something else. */
+static void replay_fail(struct load_job *j, const struct load_rec *r,
+			const struct vm_op *op, const char *what)
+{
+	snprintf(j->why, sizeof(j->why), "machine %s.%s: replaying version "
+		 "%llu (%s) does not give %s: this vmlabd's model differs "
+		 "from the one that wrote it", j->tenant, j->id,
+		 (unsigned long long)r->version, vm_op_name(op->type), what);
+}
+
+/*
+ * Replays one record on m and checks it against what was recorded: the
+ * operation applies, takes the machine to the recorded version, gives
+ * the recorded answer byte for byte, and leaves the recorded digest.
+ */
+static int replay(struct load_job *j, struct vm_machine *m,
+		  const struct load_rec *r, struct vm_enc *ans)
+{
+	const uint8_t *bytes = j->arena.buf;
+	struct vm_error err = { 0, "" };
+	struct vm_op_result res;
+	struct vm_op op;
+	char what[sizeof(err.detail) + 64];
+
+	if (vm_op_decode(bytes + r->rec, r->len, &op)) {
+		snprintf(j->why, sizeof(j->why), "machine %s.%s: the record of "
+			 "version %llu does not decode", j->tenant, j->id,
+			 (unsigned long long)r->version);
 		return -1;
 	}
-	l->cur = entry_new(dm->tenant, dm->id, dm->created, m);
-	i = find(l->s, dm->tenant, dm->id, &found);
-	insert_at(l->s, i, l->cur);
+	memset(&res, 0, sizeof(res));
+	if (vm_machine_apply(m, &op, &res, &err)) {
+		snprintf(what, sizeof(what), "the digest it had (%016llx): %s",
+			 (unsigned long long)r->digest, err.detail);
+		replay_fail(j, r, &op, what);
+		return -1;
+	}
+	if (vm_machine_version(m) != r->version) {
+		snprintf(what, sizeof(what), "that version (it gives %llu)",
+			 (unsigned long long)vm_machine_version(m));
+		replay_fail(j, r, &op, what);
+		return -1;
+	}
+	ans->len = 0;
+	vm_op_result_encode(&op, &res, ans);
+	if (ans->len != r->ans_len ||
+	    memcmp(ans->buf, bytes + r->ans, r->ans_len) != 0) {
+		replay_fail(j, r, &op, "the answer it had");
+		return -1;
+	}
+	if (vm_machine_digest(m) != r->digest) {
+		snprintf(what, sizeof(what), "the digest it had (%016llx)",
+			 (unsigned long long)r->digest);
+		replay_fail(j, r, &op, what);
+		return -1;
+	}
 	return 0;
 }
 
-static int load_op(void *ctx, const struct db_op *o)
+/* Decodes j's snapshot and replays its tail: j->e, or j->why. */
+static void load_job_run(struct load_job *j, struct vm_enc *ans)
 {
-	struct loader *l = ctx;
-	struct vm_machine *m = l->cur->pub.m;
-	struct vm_op op;
 	struct vm_error err = { 0, "" };
+	struct vm_machine *m;
 
-	if (vm_op_decode(o->rec, o->len, &op)) {
-		snprintf(l->why, l->len, "machine %s.%s: the record of version "
-			 "%llu does not decode", l->cur->pub.owner, l->cur->pub.id,
-			 (unsigned long long)o->version);
-		return -1;
+	if (vm_state_decode(j->state, j->state_len, &m, &err)) {
+		snprintf(j->why, sizeof(j->why), "machine %s.%s: its snapshot "
+			 "does not decode: %s", j->tenant, j->id, err.detail);
+		return;
 	}
-	if (vm_machine_apply(m, &op, NULL, &err) ||
-	    vm_machine_version(m) != o->version ||
-	    vm_machine_digest(m) != o->digest) {
-		snprintf(l->why, l->len, "machine %s.%s: replaying version "
-			 "%llu (%s) does not give the digest it had (%016llx)%s"
-			 "%s: this vmlabd's model differs from the one that "
-			 "wrote it", l->cur->pub.owner, l->cur->pub.id,
-			 (unsigned long long)o->version, vm_op_name(op.type),
-			 (unsigned long long)o->digest, err.detail[0] ? ": " : "",
-			 err.detail);
-		return -1;
+	for (size_t i = 0; i < j->nrecs; i++)
+		if (replay(j, m, &j->recs[i], ans)) {
+			vm_machine_free(m);
+			return;
+		}
+	j->e = entry_new(j->tenant, j->id, j->created, m);
+}
+
+/* Settles a finished job (mu held): its entry into out, or a failure. */
+static void load_job_done(struct loader *l, struct load_job *j)
+{
+	if (j->e) {
+		l->out[j->index] = j->e;
+	} else if (!l->failed || j->index < l->fail_index) {
+		l->failed = true;
+		l->fail_index = j->index;
+		snprintf(l->fail_why, sizeof(l->fail_why), "%s", j->why);
 	}
+	l->ahead--;
+	job_free(j);
+	pthread_cond_signal(&l->room);
+}
+
+static void *load_worker(void *arg)
+{
+	struct loader *l = arg;
+	struct vm_enc ans;
+
+	enc_init(&ans);
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		struct load_job *j;
+		bool skip;
+
+		while (!l->head && !l->end)
+			pthread_cond_wait(&l->work, &l->mu);
+		j = l->head;
+		if (!j)
+			break;
+		l->head = j->next;
+		if (!l->head)
+			l->tail = &l->head;
+		/* Behind a failure the work is wasted, not wrong: skip it. */
+		skip = l->failed && j->index > l->fail_index;
+		pthread_mutex_unlock(&l->mu);
+		if (skip)
+			snprintf(j->why, sizeof(j->why), "not loaded");
+		else
+			load_job_run(j, &ans);
+		pthread_mutex_lock(&l->mu);
+		load_job_done(l, j);
+	}
+	pthread_mutex_unlock(&l->mu);
+	enc_release(&ans);
+	return NULL;
+}
+
+/* Queues the job being read, waiting while the workers are behind. */
+static void load_queue(struct loader *l, size_t workers)
+{
+	struct load_job *j = l->cur;
+
+	l->cur = NULL;
+	pthread_mutex_lock(&l->mu);
+	while (l->ahead >= LOAD_AHEAD * workers)
+		pthread_cond_wait(&l->room, &l->mu);
+	if (j->index >= l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 256;
+		l->out = realloc(l->out, l->cap * sizeof(*l->out));
+		if (!l->out)
+			abort();
+	}
+	l->out[j->index] = NULL;
+	l->ahead++;
+	*l->tail = j;
+	l->tail = &j->next;
+	pthread_cond_signal(&l->work);
+	pthread_mutex_unlock(&l->mu);
+}
+
+struct load_read {
+	struct loader *l;
+	size_t workers;
+};
+
+static int read_machine(void *ctx, const struct db_machine *dm)
+{
+	struct load_read *r = ctx;
+	struct loader *l = r->l;
+	struct load_job *j;
+	bool failed;
+
+	if (l->cur)
+		load_queue(l, r->workers);
+	pthread_mutex_lock(&l->mu);
+	failed = l->failed;
+	pthread_mutex_unlock(&l->mu);
+	/* Every machine before the failure is queued already. */
+	if (failed)
+		return 1;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		abort();
+	j->index = l->n++;
+	j->tenant = dup_or_abort(dm->tenant);
+	j->id = dup_or_abort(dm->id);
+	j->created = dup_or_abort(dm->created);
+	j->state = malloc(dm->state_len ? dm->state_len : 1);
+	if (!j->state)
+		abort();
+	if (dm->state_len)
+		memcpy(j->state, dm->state, dm->state_len);
+	j->state_len = dm->state_len;
+	enc_init(&j->arena);
+	l->cur = j;
 	return 0;
+}
+
+static int read_op(void *ctx, const struct db_op *o)
+{
+	struct load_read *r = ctx;
+	struct load_job *j = r->l->cur;
+	struct load_rec *rec;
+
+	if (j->nrecs == j->caprecs) {
+		j->caprecs = j->caprecs ? 2 * j->caprecs : 16;
+		j->recs = realloc(j->recs, j->caprecs * sizeof(*j->recs));
+		if (!j->recs)
+			abort();
+	}
+	rec = &j->recs[j->nrecs++];
+	rec->version = o->version;
+	rec->digest = o->digest;
+	rec->rec = j->arena.len;
+	rec->len = o->len;
+	enc_bytes(&j->arena, o->rec, o->len);
+	rec->ans = j->arena.len;
+	rec->ans_len = o->result_len;
+	enc_bytes(&j->arena, o->result, o->result_len);
+	return 0;
+}
+
+static size_t load_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > LOAD_MAX_WORKERS ? LOAD_MAX_WORKERS : (size_t)n;
+}
+
+static int cmp_entries(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a;
+	const struct entry *y = *(const struct entry *const *)b;
+
+	return cmp_key(x->pub.owner, x->pub.id, y);
+}
+
+/*
+ * Takes the loaded entries as the table. SQLite's ORDER BY (BINARY
+ * collation) is strcmp's order, so they come sorted; sorting anyway is
+ * cheap insurance for the binary search.
+ */
+static void load_table(struct store *s, struct entry **v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (cmp_entries(&v[i - 1], &v[i]) >= 0) {
+			qsort(v, n, sizeof(*v), cmp_entries);
+			break;
+		}
+	s->v = v;
+	s->n = s->cap = n;
+}
+
+/* Reads and replays every machine; 0, or -1 with why filled. */
+static int load_machines(struct store *s, char *why, size_t len)
+{
+	struct loader l;
+	struct load_read r = { &l, load_workers() };
+	pthread_t t[LOAD_MAX_WORKERS];
+	int rc;
+
+	memset(&l, 0, sizeof(l));
+	l.tail = &l.head;
+	pthread_mutex_init(&l.mu, NULL);
+	pthread_cond_init(&l.work, NULL);
+	pthread_cond_init(&l.room, NULL);
+	for (size_t i = 0; i < r.workers; i++)
+		if (pthread_create(&t[i], NULL, load_worker, &l))
+			abort();
+	rc = db_load(s->db, read_machine, read_op, &r);
+	if (l.cur && rc == 0) {
+		load_queue(&l, r.workers);
+	} else if (l.cur) {
+		job_free(l.cur);  /* its tail was not read whole */
+		l.n--;
+	}
+	pthread_mutex_lock(&l.mu);
+	l.end = true;
+	pthread_cond_broadcast(&l.work);
+	pthread_mutex_unlock(&l.mu);
+	for (size_t i = 0; i < r.workers; i++)
+		pthread_join(t[i], NULL);
+	if (l.failed)
+		snprintf(why, len, "%s", l.fail_why);
+	else if (rc)
+		snprintf(why, len, "%s", db_error(s->db));
+	if (l.failed || rc) {
+		for (size_t i = 0; i < l.n; i++)
+			if (l.out[i])
+				entry_free(l.out[i]);
+		free(l.out);
+		rc = -1;
+	} else {
+		load_table(s, l.out, l.n);
+	}
+	pthread_cond_destroy(&l.room);
+	pthread_cond_destroy(&l.work);
+	pthread_mutex_destroy(&l.mu);
+	return rc;
 }
 
 /* Shares come in (tenant, id, grantee) order: each appends. */
@@ -1110,17 +1459,17 @@ static int load_share(void *ctx, const struct db_share *ds)
 
 int store_load(struct store *s, char *why, size_t len)
 {
-	struct loader l = { s, NULL, why, len };
 	int rc;
 
+	why[0] = '\0';
 	pthread_rwlock_wrlock(&s->lock);
-	rc = db_load(s->db, load_machine, load_op, &l);
-	if (rc == 0)
-		rc = db_shares_load(s->db, load_share, s);
+	rc = load_machines(s, why, len);
+	if (rc == 0 && db_shares_load(s->db, load_share, s)) {
+		snprintf(why, len, "%s", db_error(s->db));
+		rc = -1;
+	}
 	s->loaded = rc == 0;
 	pthread_rwlock_unlock(&s->lock);
-	if (rc && why[0] == '\0')
-		snprintf(why, len, "%s", db_error(s->db));
 	return rc ? -1 : 0;
 }
 
