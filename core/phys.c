@@ -70,10 +70,10 @@ void phys_write(struct vm_phys *p, uint64_t pa, unsigned size, uint64_t v)
 			return;
 		c = f->chunk[ci] = hm_zalloc(p->hm, PHYS_CHUNK_BYTES);
 	}
-	was_zero = phys_load64_(c + (co & ~7u)) == 0;
+	was_zero = vm_le64(c + (co & ~7u)) == 0;
 	for (unsigned i = 0; i < size; i++)
 		c[co + i] = (uint8_t)(v >> (8 * i));
-	is_zero = phys_load64_(c + (co & ~7u)) == 0;
+	is_zero = vm_le64(c + (co & ~7u)) == 0;
 	if (was_zero == is_zero)
 		return;
 	if (!is_zero) {

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "hmap.h"
+#include "le.h"
 #include "hostmem.h"
 
 struct vm_phys {
@@ -54,29 +55,6 @@ static inline struct phys_frame *phys_frame_(const struct vm_phys *p,
 	return hmap_get(&p->frames, pfn);
 }
 
-/* Little-endian loads, whatever the host's byte order, as one load. */
-static inline uint64_t phys_load64_(const uint8_t *b)
-{
-	uint64_t v;
-
-	memcpy(&v, b, sizeof(v));
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
-}
-
-static inline uint64_t phys_load32_(const uint8_t *b)
-{
-	uint32_t v;
-
-	memcpy(&v, b, sizeof(v));
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap32(v);
-#endif
-	return v;
-}
-
 /*
  * Reads a 4- or 8-byte little-endian value at pa (naturally aligned).
  * Inline: every level of every page-table walk comes here.
@@ -91,7 +69,7 @@ static inline uint64_t phys_read(const struct vm_phys *p, uint64_t pa,
 	if (!f || !(c = f->chunk[off >> PHYS_CHUNK_SHIFT]))
 		return 0;
 	c += off & (PHYS_CHUNK_BYTES - 1);
-	return size == 8 ? phys_load64_(c) : phys_load32_(c);
+	return size == 8 ? vm_le64(c) : vm_le32(c);
 }
 
 /* Writes a 4- or 8-byte value at pa (naturally aligned). */

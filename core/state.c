@@ -4,6 +4,7 @@
 
 #include "enc.h"
 #include "machine_int.h"
+#include "le.h"
 #include "state.h"
 
 static const char magic[8] = { 'V', 'M', 'L', 'A', 'B', 'S', 'T', '1' };
@@ -22,31 +23,6 @@ static inline uint64_t rotl64(uint64_t x, int r)
 	return (x << r) | (x >> (64 - r));
 }
 
-/*
- * Little-endian loads as single loads (memcpy: any alignment): the byte
- * loop they replace cost the digest a load, shift and or per byte.
- */
-static inline uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap32(v);
-#endif
-	return v;
-}
 
 static inline uint64_t round64(uint64_t acc, uint64_t in)
 {
@@ -71,10 +47,10 @@ uint64_t vm_xxh64(const void *buf, size_t len, uint64_t seed)
 			 v4 = seed - P1;
 
 		do {
-			v1 = round64(v1, rd64(p));
-			v2 = round64(v2, rd64(p + 8));
-			v3 = round64(v3, rd64(p + 16));
-			v4 = round64(v4, rd64(p + 24));
+			v1 = round64(v1, vm_le64(p));
+			v2 = round64(v2, vm_le64(p + 8));
+			v3 = round64(v3, vm_le64(p + 16));
+			v4 = round64(v4, vm_le64(p + 24));
 			p += 32;
 		} while (p <= end - 32);
 		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) +
@@ -88,9 +64,9 @@ uint64_t vm_xxh64(const void *buf, size_t len, uint64_t seed)
 	}
 	h += (uint64_t)len;
 	for (; p + 8 <= end; p += 8)
-		h = rotl64(h ^ round64(0, rd64(p)), 27) * P1 + P4;
+		h = rotl64(h ^ round64(0, vm_le64(p)), 27) * P1 + P4;
 	if (p + 4 <= end) {
-		h = rotl64(h ^ ((uint64_t)rd32(p) * P1), 23) * P2 + P3;
+		h = rotl64(h ^ ((uint64_t)vm_le32(p) * P1), 23) * P2 + P3;
 		p += 4;
 	}
 	for (; p < end; p++)
@@ -120,11 +96,11 @@ static void encode_phys(const struct vm_machine *m, struct vm_enc *e)
 		uint16_t nz = 0;
 
 		for (unsigned w = 0; w < 512; w++)
-			nz += rd64(b + 8 * w) != 0;
+			nz += vm_le64(b + 8 * w) != 0;
 		enc_u32(e, (uint32_t)pfns[i]);
 		enc_u16(e, nz);
 		for (unsigned w = 0; w < 512; w++) {
-			uint64_t v = rd64(b + 8 * w);
+			uint64_t v = vm_le64(b + 8 * w);
 
 			if (v) {
 				enc_u16(e, (uint16_t)w);
