@@ -465,26 +465,93 @@ struct span {
 	struct vm_owner owner;
 };
 
-static int cmp_span(const void *a, const void *b)
-{
-	const struct span *x = a, *y = b;
+/*
+ * Sorts spans by start, stably: a least-significant-digit radix sort, as
+ * many 11-bit passes as the largest start needs (two for a 1 GiB
+ * machine). It runs on every state check and range walk, over
+ * thousands of free blocks, where a comparison sort cost most of a
+ * snapshot's decode.
+ */
+#define SPAN_RADIX_BITS 11
+#define SPAN_RADIX (1u << SPAN_RADIX_BITS)
 
-	return (x->start > y->start) - (x->start < y->start);
+static void sort_spans(struct span *v, size_t n)
+{
+	struct span *tmp, *from = v, *to;
+	uint64_t max = 0;
+	size_t *count;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i].start > max)
+			max = v[i].start;
+	if (n < 2 || max == 0)
+		return;
+	tmp = malloc(n * sizeof(*tmp));
+	count = malloc(SPAN_RADIX * sizeof(*count));
+	if (!tmp || !count)
+		abort();
+	to = tmp;
+	for (unsigned shift = 0; shift < 64 && (max >> shift);
+	     shift += SPAN_RADIX_BITS) {
+		size_t sum = 0;
+		struct span *t;
+
+		memset(count, 0, SPAN_RADIX * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[(from[i].start >> shift) & (SPAN_RADIX - 1)]++;
+		for (unsigned d = 0; d < SPAN_RADIX; d++) {
+			size_t c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			to[count[(from[i].start >> shift) &
+				 (SPAN_RADIX - 1)]++] = from[i];
+		t = from;
+		from = to;
+		to = t;
+	}
+	if (from != v)
+		memcpy(v, from, n * sizeof(*v));
+	free(count);
+	free(tmp);
 }
 
-/* Frames left to the boot churn, in any order; calls fn on each. */
+static int cmp_key(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Frames left to the boot churn, by address; calls fn on each. The
+ * bitmaps' chunks are few (one per 512 frames that boot left anything
+ * in), so sorting them is cheap, and within a chunk the bits are in
+ * order: callers merge this with their other, shorter, sorted lists
+ * rather than sort every boot frame.
+ */
 static void each_boot_frame(const struct vm_buddy *b,
 			    void (*fn)(void *ctx, uint64_t pfn), void *ctx)
 {
-	size_t cur = 0;
-	uint64_t key;
-	const uint64_t *bits;
+	size_t cur = 0, n = 0;
+	uint64_t key, *keys = malloc((b->boot.count + 1) * sizeof(*keys));
 
-	while ((bits = hmap_next(&b->boot, &cur, &key)))
+	if (!keys)
+		abort();
+	while (hmap_next(&b->boot, &cur, &key))
+		keys[n++] = key;
+	qsort(keys, n, sizeof(*keys), cmp_key);
+	for (size_t i = 0; i < n; i++) {
+		const uint64_t *bits = hmap_get(&b->boot, keys[i]);
+
 		for (unsigned w = 0; w < 8; w++)
 			for (uint64_t v = bits[w]; v; v &= v - 1)
-				fn(ctx, (key << BOOT_CHUNK_SHIFT) + w * 64 +
+				fn(ctx, (keys[i] << BOOT_CHUNK_SHIFT) + w * 64 +
 						(unsigned)__builtin_ctzll(v));
+	}
+	free(keys);
 }
 
 static uint64_t boot_count(const struct vm_buddy *b)
@@ -515,20 +582,26 @@ static void add_boot_span(void *ctx, uint64_t pfn)
 }
 
 /*
- * Every known span, sorted: reservations, allocated blocks, boot frames,
- * free blocks and virgin runs.
+ * Every known span, sorted by start: reservations, allocated blocks, boot
+ * frames, free blocks and virgin runs. The boot frames, the most
+ * numerous, come in order already and are merged with the others, which
+ * are sorted (stably: on a shared start, which only a corrupt state has,
+ * reservations come before blocks, then boot frames, then free spans).
  */
 static struct span *collect_spans(const struct vm_buddy *b, size_t *n)
 {
-	size_t cap = b->nres + b->allocs.count + boot_count(b), cur;
-	struct span_list sl;
+	size_t cap = b->nres + b->allocs.count, cur, nboot, i, j;
+	struct span_list sl, boot;
+	struct span *out;
 	uint64_t key;
 	const struct alloc_rec *r;
 
 	for (int z = 0; z < VM_ZONE_COUNT; z++)
 		cap += b->zone[z].nruns + b->zone[z].nodes.count;
-	sl.v = malloc((cap ? cap : 1) * sizeof(*sl.v));
-	if (!sl.v)
+	sl.v = malloc((cap + 1) * sizeof(*sl.v));
+	nboot = boot_count(b);
+	boot.v = malloc((nboot + 1) * sizeof(*boot.v));
+	if (!sl.v || !boot.v)
 		abort();
 	sl.n = 0;
 	for (unsigned k = 0; k < b->nres; k++, sl.n++) {
@@ -543,7 +616,6 @@ static struct span *collect_spans(const struct vm_buddy *b, size_t *n)
 		sl.v[sl.n].owner = r->owner;
 		sl.n++;
 	}
-	each_boot_frame(b, add_boot_span, &sl);
 	for (int z = 0; z < VM_ZONE_COUNT; z++) {
 		const struct zone_lists *zl = &b->zone[z];
 
@@ -562,9 +634,30 @@ static struct span *collect_spans(const struct vm_buddy *b, size_t *n)
 			sl.v[sl.n].owner = vm_owner_make(VM_OWNER_FREE, 0, 0);
 		}
 	}
-	qsort(sl.v, sl.n, sizeof(*sl.v), cmp_span);
-	*n = sl.n;
-	return sl.v;
+	sort_spans(sl.v, sl.n);
+	boot.n = 0;
+	each_boot_frame(b, add_boot_span, &boot);
+	out = malloc((sl.n + boot.n + 1) * sizeof(*out));
+
+	if (!out)
+		abort();
+	for (i = j = 0; i < sl.n || j < boot.n;) {
+		bool take_boot = i == sl.n ||
+			(j < boot.n &&
+			 (boot.v[j].start < sl.v[i].start ||
+			  (boot.v[j].start == sl.v[i].start &&
+			   sl.v[i].owner.kind == VM_OWNER_FREE)));
+
+		out[i + j] = take_boot ? boot.v[j] : sl.v[i];
+		if (take_boot)
+			j++;
+		else
+			i++;
+	}
+	*n = sl.n + boot.n;
+	free(sl.v);
+	free(boot.v);
+	return out;
 }
 
 /* Whether frames [s, ...) owned by o continue the range [cs, ce) of co. */
@@ -802,24 +895,28 @@ static void add_key(void *ctx, uint64_t pfn)
 	k->v[k->n++] = pfn;
 }
 
-static int cmp_key(const void *a, const void *b)
+static void enc_block(struct vm_enc *e, const struct vm_buddy *b,
+		      uint64_t pfn)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	const struct alloc_rec *r = hmap_get(&b->allocs, pfn);
+	struct vm_owner boot = vm_owner_make(VM_OWNER_BOOT, 0, 0);
 
-	return (x > y) - (x < y);
+	enc_u32(e, (uint32_t)pfn);
+	enc_u8(e, r ? r->order : 0);
+	enc_owner(e, r ? &r->owner : &boot);
 }
 
 void buddy_encode(const struct vm_buddy *b, struct vm_enc *e)
 {
-	struct key_list k;
-	size_t cur = 0;
+	struct key_list k, boot;
+	size_t cur = 0, i, j;
 	uint64_t key;
 
 	enc_u32(e, b->nres);
-	for (unsigned i = 0; i < b->nres; i++) {
-		enc_u64(e, b->res[i].start);
-		enc_u64(e, b->res[i].end);
-		enc_owner(e, &b->res[i].owner);
+	for (unsigned n = 0; n < b->nres; n++) {
+		enc_u64(e, b->res[n].start);
+		enc_u64(e, b->res[n].end);
+		enc_owner(e, &b->res[n].owner);
 	}
 	/* Free lists in list order: that order decides future answers. */
 	for (int z = 0; z < VM_ZONE_COUNT; z++) {
@@ -837,25 +934,27 @@ void buddy_encode(const struct vm_buddy *b, struct vm_enc *e)
 			enc_u64(e, zl->runs[r].end);
 		}
 	}
-	/* Allocated blocks (boot frames included) by address. */
-	k.n = 0;
-	k.v = malloc((b->allocs.count + boot_count(b) + 1) * sizeof(*k.v));
-	if (!k.v)
+	/*
+	 * Allocated blocks (boot frames included) by address: the blocks
+	 * sorted, merged with the boot frames, which come in order.
+	 */
+	k.n = boot.n = 0;
+	k.v = malloc((b->allocs.count + 1) * sizeof(*k.v));
+	boot.v = malloc((boot_count(b) + 1) * sizeof(*boot.v));
+	if (!k.v || !boot.v)
 		abort();
 	while (hmap_next(&b->allocs, &cur, &key))
 		k.v[k.n++] = key;
-	each_boot_frame(b, add_key, &k);
 	qsort(k.v, k.n, sizeof(*k.v), cmp_key);
-	enc_u64(e, k.n);
-	for (size_t i = 0; i < k.n; i++) {
-		const struct alloc_rec *r = hmap_get(&b->allocs, k.v[i]);
-		struct vm_owner boot = vm_owner_make(VM_OWNER_BOOT, 0, 0);
-
-		enc_u32(e, (uint32_t)k.v[i]);
-		enc_u8(e, r ? r->order : 0);
-		enc_owner(e, r ? &r->owner : &boot);
-	}
+	each_boot_frame(b, add_key, &boot);
+	enc_u64(e, k.n + boot.n);
+	for (i = j = 0; i < k.n || j < boot.n;)
+		if (i == k.n || (j < boot.n && boot.v[j] < k.v[i]))
+			enc_block(e, b, boot.v[j++]);
+		else
+			enc_block(e, b, k.v[i++]);
 	free(k.v);
+	free(boot.v);
 }
 
 int buddy_decode(struct vm_buddy *b, struct vm_dec *d)

@@ -15,36 +15,26 @@ void enc_release(struct vm_enc *e)
 	memset(e, 0, sizeof(*e));
 }
 
+void enc_grow(struct vm_enc *e, size_t n)
+{
+	size_t cap = e->cap ? e->cap : 256;
+
+	while (cap - e->len < n)
+		cap *= 2;
+	e->buf = realloc(e->buf, cap);
+	if (!e->buf)
+		abort();
+	e->cap = cap;
+}
+
 void enc_bytes(struct vm_enc *e, const void *p, size_t n)
 {
-	if (e->len + n > e->cap) {
-		size_t cap = e->cap ? e->cap : 256;
-
-		while (cap < e->len + n)
-			cap *= 2;
-		e->buf = realloc(e->buf, cap);
-		if (!e->buf)
-			abort();
-		e->cap = cap;
-	}
+	if (e->cap - e->len < n)
+		enc_grow(e, n);
 	if (n)
 		memcpy(e->buf + e->len, p, n);
 	e->len += n;
 }
-
-static void enc_le(struct vm_enc *e, uint64_t v, unsigned n)
-{
-	uint8_t b[8];
-
-	for (unsigned i = 0; i < n; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	enc_bytes(e, b, n);
-}
-
-void enc_u8(struct vm_enc *e, uint8_t v) { enc_le(e, v, 1); }
-void enc_u16(struct vm_enc *e, uint16_t v) { enc_le(e, v, 2); }
-void enc_u32(struct vm_enc *e, uint32_t v) { enc_le(e, v, 4); }
-void enc_u64(struct vm_enc *e, uint64_t v) { enc_le(e, v, 8); }
 
 void enc_str(struct vm_enc *e, const char *s)
 {

@@ -28,12 +28,32 @@ struct vm_dec {
 
 void enc_init(struct vm_enc *e);
 void enc_release(struct vm_enc *e); /* frees buf */
-void enc_u8(struct vm_enc *e, uint8_t v);
-void enc_u16(struct vm_enc *e, uint16_t v);
-void enc_u32(struct vm_enc *e, uint32_t v);
-void enc_u64(struct vm_enc *e, uint64_t v);
+/* Makes room for n more bytes (the writers' slow path). */
+void enc_grow(struct vm_enc *e, size_t n);
 void enc_bytes(struct vm_enc *e, const void *p, size_t n);
 void enc_str(struct vm_enc *e, const char *s); /* u16 length + bytes */
+
+/*
+ * The integer writers are inline: a digest encodes a whole machine, some
+ * ten thousand fields, and a call and a copy per field would cost more
+ * than the hash.
+ */
+static inline void enc_le(struct vm_enc *e, uint64_t v, unsigned n)
+{
+	uint8_t *p;
+
+	if (e->cap - e->len < n)
+		enc_grow(e, n);
+	p = e->buf + e->len;
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	e->len += n;
+}
+
+static inline void enc_u8(struct vm_enc *e, uint8_t v) { enc_le(e, v, 1); }
+static inline void enc_u16(struct vm_enc *e, uint16_t v) { enc_le(e, v, 2); }
+static inline void enc_u32(struct vm_enc *e, uint32_t v) { enc_le(e, v, 4); }
+static inline void enc_u64(struct vm_enc *e, uint64_t v) { enc_le(e, v, 8); }
 
 void dec_init(struct vm_dec *d, const void *buf, size_t len);
 uint8_t dec_u8(struct vm_dec *d);
