@@ -895,11 +895,11 @@ static void add_key(void *ctx, uint64_t pfn)
 	k->v[k->n++] = pfn;
 }
 
-static void enc_block(struct vm_enc *e, const struct vm_buddy *b,
-		      uint64_t pfn)
+/* One allocated block, or (r NULL) one boot frame. */
+static void enc_block(struct vm_enc *e, uint64_t pfn,
+		      const struct alloc_rec *r)
 {
-	const struct alloc_rec *r = hmap_get(&b->allocs, pfn);
-	struct vm_owner boot = vm_owner_make(VM_OWNER_BOOT, 0, 0);
+	static const struct vm_owner boot = { .kind = VM_OWNER_BOOT };
 
 	enc_u32(e, (uint32_t)pfn);
 	enc_u8(e, r ? r->order : 0);
@@ -948,11 +948,14 @@ void buddy_encode(const struct vm_buddy *b, struct vm_enc *e)
 	qsort(k.v, k.n, sizeof(*k.v), cmp_key);
 	each_boot_frame(b, add_key, &boot);
 	enc_u64(e, k.n + boot.n);
-	for (i = j = 0; i < k.n || j < boot.n;)
-		if (i == k.n || (j < boot.n && boot.v[j] < k.v[i]))
-			enc_block(e, b, boot.v[j++]);
-		else
-			enc_block(e, b, k.v[i++]);
+	for (i = j = 0; i < k.n || j < boot.n;) {
+		if (i == k.n || (j < boot.n && boot.v[j] < k.v[i])) {
+			enc_block(e, boot.v[j++], NULL);
+		} else {
+			enc_block(e, k.v[i], hmap_get(&b->allocs, k.v[i]));
+			i++;
+		}
+	}
 	free(k.v);
 	free(boot.v);
 }
