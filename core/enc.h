@@ -30,6 +30,12 @@ void enc_init(struct vm_enc *e);
 void enc_release(struct vm_enc *e); /* frees buf */
 /* Makes room for n more bytes (the writers' slow path). */
 void enc_grow(struct vm_enc *e, size_t n);
+/* Makes room for n more bytes at once, before many small writes. */
+static inline void enc_reserve(struct vm_enc *e, size_t n)
+{
+	if (e->cap - e->len < n)
+		enc_grow(e, n);
+}
 void enc_bytes(struct vm_enc *e, const void *p, size_t n);
 void enc_str(struct vm_enc *e, const char *s); /* u16 length + bytes */
 

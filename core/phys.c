@@ -1,6 +1,7 @@
 /* phys.c - sparse page-table frame contents; see phys.h. */
 #include <string.h>
 
+#include "enc.h"
 #include "phys.h"
 
 void phys_init(struct vm_phys *p, struct vm_hostmem *hm)
@@ -33,21 +34,29 @@ static inline struct phys_frame *frame_of(const struct vm_phys *p,
 	return phys_frame_(p, pfn);
 }
 
-const uint8_t *phys_frame_bytes(const struct vm_phys *p, uint64_t pfn,
-				uint8_t buf[4096])
+void phys_encode_frame(const struct vm_phys *p, uint64_t pfn,
+		       struct vm_enc *e)
 {
 	const struct phys_frame *f = frame_of(p, pfn);
 
+	enc_u32(e, (uint32_t)pfn);
+	enc_u16(e, f ? f->total : 0);
 	if (!f)
-		return NULL;
+		return;
+	enc_reserve(e, f->total * 10u);
 	for (unsigned c = 0; c < PHYS_NCHUNKS; c++) {
-		if (f->chunk[c])
-			memcpy(buf + c * PHYS_CHUNK_BYTES, f->chunk[c],
-			       PHYS_CHUNK_BYTES);
-		else
-			memset(buf + c * PHYS_CHUNK_BYTES, 0, PHYS_CHUNK_BYTES);
+		const uint8_t *b = f->chunk[c];
+
+		for (unsigned w = 0; b && w < PHYS_CHUNK_BYTES / 8; w++) {
+			uint64_t v = vm_le64(b + 8 * w);
+
+			if (v) {
+				enc_u16(e, (uint16_t)(c * PHYS_CHUNK_BYTES / 8 +
+						      w));
+				enc_u64(e, v);
+			}
+		}
 	}
-	return buf;
 }
 
 void phys_write(struct vm_phys *p, uint64_t pa, unsigned size, uint64_t v)

@@ -82,12 +82,12 @@ int phys_frame_nonzero(const struct vm_phys *p, uint64_t pfn);
 void phys_clear_frame(struct vm_phys *p, uint64_t pfn);
 
 /*
- * Copies the frame's 4096 bytes into buf and returns it; NULL (buf left
- * alone) when the frame reads as zeros. For encoding.
+ * Encodes a frame for the canonical state: u32 pfn, u16 count of non-zero
+ * 8-byte words, then each one's u16 index and u64 value, by index.
  */
-const uint8_t *phys_frame_bytes(const struct vm_phys *p, uint64_t pfn,
-				uint8_t buf[4096]);
-
+struct vm_enc;
+void phys_encode_frame(const struct vm_phys *p, uint64_t pfn,
+		       struct vm_enc *e);
 /* Stored frames, and their pfns in ascending order (out: count entries). */
 size_t phys_count(const struct vm_phys *p);
 void phys_pfns_sorted(const struct vm_phys *p, uint64_t *out);

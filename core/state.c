@@ -90,24 +90,8 @@ static void encode_phys(const struct vm_machine *m, struct vm_enc *e)
 		abort();
 	phys_pfns_sorted(&m->phys, pfns);
 	enc_u64(e, n);
-	for (size_t i = 0; i < n; i++) {
-		uint8_t frame[VM_PAGE_SIZE];
-		const uint8_t *b = phys_frame_bytes(&m->phys, pfns[i], frame);
-		uint16_t nz = 0;
-
-		for (unsigned w = 0; w < 512; w++)
-			nz += vm_le64(b + 8 * w) != 0;
-		enc_u32(e, (uint32_t)pfns[i]);
-		enc_u16(e, nz);
-		for (unsigned w = 0; w < 512; w++) {
-			uint64_t v = vm_le64(b + 8 * w);
-
-			if (v) {
-				enc_u16(e, (uint16_t)w);
-				enc_u64(e, v);
-			}
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		phys_encode_frame(&m->phys, pfns[i], e);
 	free(pfns);
 }
 
