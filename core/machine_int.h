@@ -11,6 +11,8 @@
 #ifndef VM_MACHINE_INT_H
 #define VM_MACHINE_INT_H
 
+#include <stdatomic.h>
+
 #include "buddy.h"
 #include "hmap.h"
 #include "layout.h"
@@ -92,6 +94,13 @@ struct vm_machine {
 	struct vm_buddy *buddy;
 	struct vm_phys phys;
 	uint64_t version;
+	/*
+	 * The digest of this version, computed by the first reader that asks
+	 * (digest_for = version + 1, 0 = none). Only vm_machine_apply changes
+	 * a machine and it always changes the version, or puts the state back
+	 * exactly; readers, which may run in parallel, write the same value.
+	 */
+	_Atomic uint64_t digest_cache, digest_for;
 
 	uint64_t swapper_pfn;           /* the reference table's top */
 	uint64_t kernel_pmd_pfn[4];     /* PAE: the shared kernel PMDs */
@@ -113,6 +122,15 @@ struct vm_machine {
 			 const struct vm_owner *owner);
 	void *observer_ctx;
 };
+
+/*
+ * Forgets the cached digest: for the test hooks (testing.c), the only
+ * writers of state outside vm_machine_apply.
+ */
+static inline void m_state_changed(struct vm_machine *m)
+{
+	atomic_store_explicit(&m->digest_for, 0, memory_order_release);
+}
 
 /* ---- lifecycle (machine.c) ---- */
 /* A machine with its parts initialised and empty (no layout, no buddy). */

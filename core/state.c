@@ -1,4 +1,5 @@
 /* state.c - canonical encoding and digest; see state.h. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,7 +162,7 @@ void vm_state_serialize(const struct vm_machine *m, uint8_t **buf,
 	*len = e.len;
 }
 
-uint64_t vm_machine_digest(const struct vm_machine *m)
+static uint64_t digest_of(const struct vm_machine *m)
 {
 	struct vm_enc e;
 	uint64_t h;
@@ -170,6 +171,29 @@ uint64_t vm_machine_digest(const struct vm_machine *m)
 	encode_body(m, &e);
 	h = vm_xxh64(e.buf, e.len, 0);
 	enc_release(&e);
+	return h;
+}
+
+uint64_t vm_machine_digest(const struct vm_machine *m)
+{
+	/* The cache is not part of the state: const to every caller. */
+	struct vm_machine *w = (struct vm_machine *)m;
+	uint64_t h;
+
+	if (atomic_load_explicit(&w->digest_for, memory_order_acquire) ==
+	    m->version + 1) {
+		h = atomic_load_explicit(&w->digest_cache,
+					 memory_order_relaxed);
+#ifdef VM_DEBUG
+		if (h != digest_of(m))
+			abort(); /* the machine changed under its version */
+#endif
+		return h;
+	}
+	h = digest_of(m);
+	atomic_store_explicit(&w->digest_cache, h, memory_order_relaxed);
+	atomic_store_explicit(&w->digest_for, m->version + 1,
+			      memory_order_release);
 	return h;
 }
 

@@ -21,6 +21,7 @@ void vm_test_phys_write(struct vm_machine *m, uint64_t pa, unsigned size,
 			uint64_t value)
 {
 	phys_write(&m->phys, pa, size, value);
+	m_state_changed(m);
 }
 
 /* The first present user leaf of process p: its entry's address. */
@@ -48,6 +49,7 @@ int vm_test_corrupt(struct vm_machine *m, enum vm_corruption what)
 	struct vm_process *p = m->nprocs ? &m->procs[0] : NULL;
 	uint64_t epa, e;
 
+	m_state_changed(m);
 	switch (what) {
 	case VM_CORRUPT_FREE_COUNT:
 	case VM_CORRUPT_OWNED_TWICE:
