@@ -34,10 +34,8 @@ import random
 import re
 import signal
 import subprocess
-import tempfile
 import threading
 import time
-import unittest
 
 import vmlab
 
@@ -232,22 +230,9 @@ class Counter:
                 self.reached.set()
 
 
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="vmlab-crash-")
-        self.daemons = []
+class Base(vmlab.DaemonsTest):
 
-    def tearDown(self):
-        for d in self.daemons:
-            if d.proc and d.proc.poll() is None:
-                d.proc.kill()
-                d.proc.wait()
-            d.err.close()
-            d.dir.cleanup()
-        self.tmp.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.tmp.name, name)
+    TMP_PREFIX = "vmlab-crash-"
 
     def start(self, db, fault=None, *args):
         """A daemon on db: the faulty build when fault is not None."""
@@ -255,13 +240,6 @@ class Base(unittest.TestCase):
                    *args)
         self.daemons.append(d)
         return d.start()
-
-    def stop(self, d):
-        """A clean stop (SIGTERM): exit 0, no sanitizer report."""
-        status, err = d.stop()
-        self.assertEqual(status, 0, err)
-        self.assertIsNone(vmlab.SANITIZER.search(err), err)
-        return err
 
     def kill(self, d, power_loss):
         """SIGKILL, or SIGUSR1 to the faulty daemon: a power loss."""

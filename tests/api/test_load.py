@@ -29,7 +29,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -169,40 +168,19 @@ def in_threads(n, fn, items):
         raise errors[0]
 
 
-class LoadTest(unittest.TestCase):
+class LoadTest(vmlab.DaemonsTest):
+
+    TMP_PREFIX = "vmlab-load-"
 
     @classmethod
     def setUpClass(cls):
         # The checker is built once, before any thread asks for it.
         vmlab.openapi()
 
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="vmlab-load-")
-        self.daemons = []
-
-    def tearDown(self):
-        for d in self.daemons:
-            if d.proc and d.proc.poll() is None:
-                d.proc.kill()
-                d.proc.wait()
-            d.err.close()
-            d.dir.cleanup()
-        self.tmp.cleanup()
-
     def start(self, db):
         d = vmlab.Daemon("--db", db)
         self.daemons.append(d)
         return d.start()
-
-    def crash(self, d):
-        d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
-        self.assertIsNone(vmlab.SANITIZER.search(d.stderr()), d.stderr())
-
-    def stop(self, d):
-        status, err = d.stop()
-        self.assertEqual(status, 0, err)
-        self.assertIsNone(vmlab.SANITIZER.search(err), err)
 
     def machines(self, db, n, seed, sample=1, threads=4):
         """n machines m0000.. on a vmlabd over db, with seeded operations,

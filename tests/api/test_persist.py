@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import unittest
 
 import vmlab
 
@@ -308,43 +307,16 @@ def more(rec, m, rnd):
     rec.exit(m, q)
 
 
-class Persist(unittest.TestCase):
+class Persist(vmlab.DaemonsTest):
     """Daemons over databases in a temporary directory of the test's own."""
 
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="vmlab-persist-")
-        self.daemons = []
-
-    def tearDown(self):
-        for d in self.daemons:
-            if d.proc and d.proc.poll() is None:
-                d.proc.kill()
-                d.proc.wait()
-            d.err.close()
-            d.dir.cleanup()
-        self.tmp.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.tmp.name, name)
+    TMP_PREFIX = "vmlab-persist-"
 
     def start(self, db, *args):
         d = vmlab.Daemon("--db", db, *args)
         self.daemons.append(d)
         d.start()
         return d, Client(self, d)
-
-    def stop(self, d):
-        """SIGTERM: vmlabd must exit 0, with no sanitizer report."""
-        status, err = d.stop()
-        self.assertEqual(status, 0, err)
-        self.assertIsNone(vmlab.SANITIZER.search(err), err)
-
-    def crash(self, d):
-        """SIGKILL: no shutdown at all."""
-        d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
-        self.assertEqual(d.proc.returncode, -signal.SIGKILL)
-        self.assertIsNone(vmlab.SANITIZER.search(d.stderr()), d.stderr())
 
     def refused_start(self, db, *args):
         """vmlabd on db must exit non-zero by itself: (status, stderr)."""

@@ -302,6 +302,45 @@ def check_response(method, path, r):
     return openapi().check(method, path, r)
 
 
+class DaemonsTest(unittest.TestCase):
+    """Tests that start their own daemons, over databases in a temporary
+    folder of the test's own (path()); whatever is still running at the
+    end is killed by PID."""
+
+    TMP_PREFIX = "vmlab-"
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix=self.TMP_PREFIX)
+        self.daemons = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            if d.proc and d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+            d.err.close()
+            d.dir.cleanup()
+        self.tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def stop(self, d):
+        """A clean stop (SIGTERM): exit 0, no sanitizer report; its
+        stderr."""
+        status, err = d.stop()
+        self.assertEqual(status, 0, err)
+        self.assertIsNone(SANITIZER.search(err), err)
+        return err
+
+    def crash(self, d):
+        """SIGKILL: no shutdown at all, and no sanitizer report."""
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        self.assertEqual(d.proc.returncode, -signal.SIGKILL)
+        self.assertIsNone(SANITIZER.search(d.stderr()), d.stderr())
+
+
 class DaemonTest(unittest.TestCase):
     """A TestCase with one daemon for the class; self.req(...) is curl."""
 
