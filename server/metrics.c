@@ -27,6 +27,8 @@ struct metrics {
 	atomic_uint_fast64_t bucket[NBUCKETS];
 	atomic_uint_fast64_t sum_us, total;
 	atomic_int_fast64_t connections;
+	atomic_uint_fast64_t accepted, refused;
+	unsigned connection_limit;
 	size_t (*tenants)(void *cls);
 	void *tenants_cls;
 };
@@ -87,6 +89,19 @@ void metrics_request(struct metrics *m, const char *route, int status,
 void metrics_connection(struct metrics *m, int delta)
 {
 	atomic_fetch_add_explicit(&m->connections, delta, memory_order_relaxed);
+	if (delta > 0)
+		atomic_fetch_add_explicit(&m->accepted, 1,
+					  memory_order_relaxed);
+}
+
+void metrics_connection_refused(struct metrics *m)
+{
+	atomic_fetch_add_explicit(&m->refused, 1, memory_order_relaxed);
+}
+
+void metrics_connection_limit(struct metrics *m, unsigned limit)
+{
+	m->connection_limit = limit;
 }
 
 struct buf {
@@ -190,5 +205,19 @@ char *metrics_text(void *cls)
 	out(&b, "# HELP vmlab_connections Open HTTP connections.\n# TYPE "
 		"vmlab_connections gauge\nvmlab_connections %lld\n",
 	    (long long)atomic_load(&m->connections));
+	out(&b, "# HELP vmlab_connections_limit Connections held at most "
+		"(--max-connections); more wait in the listen queue.\n"
+		"# TYPE vmlab_connections_limit gauge\n"
+		"vmlab_connections_limit %u\n", m->connection_limit);
+	out(&b, "# HELP vmlab_connections_total HTTP connections accepted."
+		"\n# TYPE vmlab_connections_total counter\n"
+		"vmlab_connections_total %llu\n",
+	    (unsigned long long)atomic_load(&m->accepted));
+	out(&b, "# HELP vmlab_connections_refused_total Connections closed "
+		"as soon as accepted, their address at "
+		"--max-connections-per-ip.\n"
+		"# TYPE vmlab_connections_refused_total counter\n"
+		"vmlab_connections_refused_total %llu\n",
+	    (unsigned long long)atomic_load(&m->refused));
 	return b.s;
 }

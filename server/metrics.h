@@ -3,7 +3,8 @@
  *
  * Requests by route and status (401, 403 and 429 show refused callers),
  * a latency histogram, the store's totals (machines, processes, frames in
- * use) and the number of tenants. Counting is lock-free
+ * use), the number of tenants, and connections: open, accepted, refused
+ * at once (per-address limit) and the limit. Counting is lock-free
  * (relaxed atomics), so it costs a request nothing it would notice.
  */
 #ifndef SERVER_METRICS_H
@@ -28,6 +29,12 @@ void metrics_tenants(struct metrics *m, size_t (*count)(void *cls),
 
 /* Counts a connection opened (+1) or closed (-1). */
 void metrics_connection(struct metrics *m, int delta);
+
+/* Counts a connection closed as soon as accepted (a limit reached). */
+void metrics_connection_refused(struct metrics *m);
+
+/* Reports limit as the vmlab_connections_limit gauge. */
+void metrics_connection_limit(struct metrics *m, unsigned limit);
 
 /* The text of /metrics, malloc'd (api_ctx.metrics takes this shape). */
 char *metrics_text(void *m);

@@ -6,8 +6,10 @@
  * from the first call (the URI log callback makes it, so the raw query
  * string is kept); the body accumulates up to --max-body, and a body
  * announced larger by Content-Length is refused with 413 before it is
- * read. SIGTERM and SIGINT stop accepting, let requests in flight finish,
- * snapshot the changed machines and exit 0.
+ * read. SIGTERM and SIGINT stop accepting, let requests in flight (their
+ * headers in) finish, snapshot the changed machines and exit 0. What
+ * bounds slow and abusive clients, and what is left to a reverse proxy:
+ * docs/hardening.md.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -20,11 +22,13 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +63,8 @@ struct options {
 	enum db_durability durability;
 	bool group_commit;
 	unsigned max_connections;
+	bool max_connections_given;
+	unsigned per_ip;          /* connections from one address; 0: any */
 	unsigned timeout;
 	int auth;                 /* 1 on, 0 off, -1 not given */
 	const char *admin_token_file;
@@ -66,7 +72,8 @@ struct options {
 
 struct server {
 	struct options opt;
-	atomic_int inflight;      /* requests begun and not yet completed */
+	atomic_int inflight;      /* requests whose headers are in and whose
+				   * answer is not yet sent */
 	struct api_ctx api;
 	struct store *store;
 	struct tenants *tenants;
@@ -132,8 +139,19 @@ static void usage(FILE *f)
 		"  --max-machines N      most machines held (default 10000)\n"
 		"  --max-memory BYTES    largest x86_64 machine RAM (default "
 		"64 GiB)\n"
-		"  --max-connections N   open connections (default 1000)\n"
-		"  --timeout SECONDS     idle connection timeout (default 30)\n"
+		"  --max-connections N   open connections (default 2048; "
+		"more wait in\n"
+		"                        the listen queue; refused if the "
+		"open-file\n"
+		"                        limit cannot hold them)\n"
+		"  --max-connections-per-ip N  open connections from one "
+		"address\n"
+		"                        (default 0: no limit, as a class "
+		"behind NAT\n"
+		"                        or a reverse proxy is one address)\n"
+		"  --timeout SECONDS     close a connection idle this long "
+		"(default 30;\n"
+		"                        any byte in or out restarts it)\n"
 		"  --help                this text\n"
 		"  --version             the version\n");
 }
@@ -171,6 +189,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "max-machines", required_argument, NULL, 'm' },
 		{ "max-memory", required_argument, NULL, 'M' },
 		{ "max-connections", required_argument, NULL, 'c' },
+		{ "max-connections-per-ip", required_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "auth", required_argument, NULL, 'a' },
 		{ "admin-token-file", required_argument, NULL, 'A' },
@@ -188,7 +207,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->max_body = 1 << 20;
 	o->max_machines = 10000;
 	o->max_memory = 64ULL << 30;
-	o->max_connections = 1000;
+	o->max_connections = 2048;
 	o->group_commit = true;
 	o->timeout = 30;
 	o->auth = -1;
@@ -229,6 +248,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
+		case 'P':
+			/* 0 is allowed here: no limit. */
+			if (parse_size(optarg, &v) || v > 1000000) {
+				fprintf(stderr, "vmlabd: bad value \"%s\"\n",
+					optarg);
+				return -1;
+			}
+			o->per_ip = (unsigned)v;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -254,9 +282,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			else if (ch == 'M')
 				o->max_memory = v;
 			else if (ch == 'c')
-				o->max_connections = (unsigned)v;
+				o->max_connections = v > 1000000
+					? 1000000 : (unsigned)v;
 			else if (ch == 'T')
 				o->timeout = (unsigned)v;
+			o->max_connections_given |= ch == 'c';
 		}
 	}
 	if (optind < argc) {
@@ -264,6 +294,60 @@ static int parse_options(int argc, char **argv, struct options *o)
 			argv[optind]);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Descriptors the daemon holds besides its connections: stdio, the
+ * listen socket, SQLite's database, journal, WAL and shared memory (and
+ * the loaders' own while machines load), libsodium's, and slack; each
+ * HTTP worker adds its epoll and wake-up descriptors.
+ */
+#define FD_RESERVE 64
+
+/*
+ * Every connection is a descriptor: raise the soft RLIMIT_NOFILE toward
+ * the hard one as far as --max-connections needs. A limit that cannot
+ * hold them refuses an explicit --max-connections and lowers the
+ * default, so that accept() never fails with EMFILE (libmicrohttpd then
+ * stops accepting and warns, rather than queueing cleanly).
+ */
+static int fd_limit(struct options *o)
+{
+	rlim_t reserve = FD_RESERVE + 2 * (rlim_t)o->threads;
+	rlim_t want = o->max_connections + reserve;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		struct rlimit up = rl;
+
+		up.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+			      rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return 0;
+	if (o->max_connections_given || rl.rlim_cur <= reserve) {
+		fprintf(stderr, "vmlabd: --max-connections %u needs %llu open "
+			"files, and this process may open %llu (hard limit "
+			"%llu): give --max-connections %llu or fewer, or raise "
+			"the limit (ulimit -n, or LimitNOFILE= in a systemd "
+			"unit)\n", o->max_connections,
+			(unsigned long long)want,
+			(unsigned long long)rl.rlim_cur,
+			(unsigned long long)rl.rlim_max,
+			rl.rlim_cur > reserve
+				? (unsigned long long)(rl.rlim_cur - reserve)
+				: 0ULL);
+		return -1;
+	}
+	o->max_connections = (unsigned)(rl.rlim_cur - reserve);
+	fprintf(stderr, "vmlabd: %llu open files at most (ulimit -n): "
+		"holding %u connections instead of the default\n",
+		(unsigned long long)rl.rlim_cur, o->max_connections);
 	return 0;
 }
 
@@ -324,7 +408,6 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct request *r = calloc(1, sizeof(*r));
 	const char *q;
 
-	atomic_fetch_add(&s->inflight, 1);
 	if (!r)
 		abort();
 	r->server = s;
@@ -350,7 +433,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)toe;
 	if (!r)
 		return;
-	atomic_fetch_sub(&s->inflight, 1);
+	if (r->started)
+		atomic_fetch_sub(&s->inflight, 1);
 	free(r->query);
 	free(r->body);
 	api_response_release(&r->held);
@@ -359,16 +443,50 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 }
 
+/*
+ * What answers one connection may hold in the kernel while its client
+ * does not read them. Linux grows a socket's send buffer up to
+ * net.ipv4.tcp_wmem's largest (4 MiB by default), so that 2048 clients
+ * that never read could pin 8 GiB of the host's memory; with this (the
+ * kernel doubles it) they pin 1 GiB at most, and the largest answer,
+ * /v1/openapi.json, still goes out in one write.
+ */
+#define SEND_BUFFER (256 * 1024)
+
 static void connection_cb(void *cls, struct MHD_Connection *conn,
 			  void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	struct server *s = cls;
+	const union MHD_ConnectionInfo *ci;
+	int size = SEND_BUFFER;
 
-	(void)conn;
 	(void)socket_context;
-	metrics_connection(s->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED
-					       ? 1 : -1);
+	if (toe != MHD_CONNECTION_NOTIFY_STARTED) {
+		metrics_connection(s->metrics, -1);
+		return;
+	}
+	metrics_connection(s->metrics, 1);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci)
+		setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &size,
+			   sizeof(size));
+}
+
+/*
+ * libmicrohttpd's messages. Only one is wanted: a connection accepted
+ * and closed at once because its address (--max-connections-per-ip) or
+ * the daemon is at its limit, which no callback reports. The rest are
+ * not printed: a client can provoke them at will.
+ */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	static const char limit[] = "Server reached connection limit";
+	struct server *s = cls;
+
+	(void)ap;
+	if (strncmp(fmt, limit, sizeof(limit) - 1) == 0)
+		metrics_connection_refused(s->metrics);
 }
 
 static enum MHD_Result send_response(struct server *s,
@@ -478,7 +596,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		/* First call: refuse an announced oversized body unread. */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						  MHD_HTTP_HEADER_CONTENT_LENGTH);
+		/*
+		 * Begun only now, with its headers in: a shutdown waits for
+		 * this request, not for one still sending its headers.
+		 */
 		r->started = true;
+		atomic_fetch_add(&s->inflight, 1);
 		if (cl && strtoull(cl, NULL, 10) > s->opt.max_body)
 			return too_large(s, conn, r);
 		return MHD_YES;
@@ -566,7 +689,7 @@ int main(int argc, char **argv)
 	char admin_token[API_TOKEN_MAX + 1] = "";
 
 	memset(&s, 0, sizeof(s));
-	if (parse_options(argc, argv, &s.opt))
+	if (parse_options(argc, argv, &s.opt) || fd_limit(&s.opt))
 		return 2;
 	if (listen_addr(s.opt.listen, &ss, &sslen)) {
 		fprintf(stderr, "vmlabd: --listen %s: give a numeric "
@@ -666,19 +789,31 @@ int main(int argc, char **argv)
 	s.api.auth = s.opt.auth == 1;
 	s.api.tenants = tenants_api(s.tenants);
 	s.metrics = metrics_create(s.api.store);
+	metrics_connection_limit(s.metrics, s.opt.max_connections);
 	metrics_tenants(s.metrics, tenants_count, s.tenants);
 	s.api.metrics = metrics_text;
 	s.api.metrics_cls = s.metrics;
 
 
+	/*
+	 * epoll: hundreds of idle connections cost a worker nothing until
+	 * one has bytes. The limit is shared out among the workers; one
+	 * at its share takes the listen socket out of its epoll set, so a
+	 * client beyond the limit waits in the kernel's listen queue until
+	 * a connection closes. The timeout is an idle timeout (MHD restarts
+	 * it at every byte read or written).
+	 */
 	d = MHD_start_daemon(
 		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+			MHD_USE_ERROR_LOG |
 			(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		0, NULL, NULL, handle, &s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, s.opt.threads,
 		MHD_OPTION_CONNECTION_LIMIT, s.opt.max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, s.opt.timeout,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, s.opt.per_ip,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_log, &s,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, &s,
 		MHD_OPTION_NOTIFY_CONNECTION, connection_cb, &s,
