@@ -41,6 +41,7 @@ static const struct api_problem_type catalogue[] = {
 	{ "too_many_machines", 409, "Machine limit reached" },
 	{ "too_many_tenants", 409, "Tenant limit reached" },
 	{ "too_many_shares", 409, "Share limit of the machine reached" },
+	{ "too_many_processes", 409, "Process limit of the machine reached" },
 	{ "quota_exceeded", 429, "The tenant's quota is used up" },
 	{ "rate_limited", 429, "Too many requests" },
 	/* 5xx: never for a client's mistake. */
@@ -102,6 +103,8 @@ const char *api_code_for_vm_error(int vm_code)
 		return "no_virtual_space";
 	case VM_EEXIST:
 		return "already_exists";
+	case VM_ENPROC:
+		return "too_many_processes";
 	default:
 		return "internal_error";
 	}

@@ -24,6 +24,7 @@ static const struct {
 	{ VM_EEXIST, "already_exists", "already exists" },
 	{ VM_ECORRUPT, "corrupt_encoding", "encoding does not decode" },
 	{ VM_EVERSION, "unknown_version", "encoding version not readable" },
+	{ VM_ENPROC, "too_many_processes", "process limit reached" },
 };
 
 #define NERRORS (sizeof(errors) / sizeof(errors[0]))

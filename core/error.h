@@ -33,6 +33,7 @@ enum vm_errcode {
 	VM_EEXIST = -12,     /* duplicate (409) */
 	VM_ECORRUPT = -13,   /* an encoded state or record that does not decode */
 	VM_EVERSION = -14,   /* an encoding of a version this build cannot read */
+	VM_ENPROC = -15,     /* the machine's process limit reached (409) */
 };
 
 #define VM_ERROR_DETAIL_MAX 192

@@ -111,11 +111,59 @@ static void vma_insert_at(struct vm_machine *m, struct vm_mm *mm, uint32_t i,
 			sizeof(*v), i, v);
 }
 
-static void vma_delete_at(struct vm_mm *mm, uint32_t i)
+/*
+ * Removes region i. The array shrinks by half when a quarter full, so that
+ * the host memory of a process follows the regions it has now, not the
+ * most it ever had (VM_MAX_MAPPINGS bounds the machine's count).
+ */
+static void vma_delete_at(struct vm_machine *m, struct vm_mm *mm, uint32_t i)
 {
 	memmove(&mm->vmas[i], &mm->vmas[i + 1],
 		(mm->nvmas - i - 1) * sizeof(*mm->vmas));
 	mm->nvmas--;
+	if (mm->capvmas > 8 && mm->nvmas <= mm->capvmas / 4) {
+		mm->vmas = hm_realloc(&m->hm, mm->vmas,
+				      mm->capvmas * sizeof(*mm->vmas),
+				      mm->capvmas / 2 * sizeof(*mm->vmas));
+		mm->capvmas /= 2;
+	}
+}
+
+/* Regions in all the machine's processes. */
+static uint32_t machine_vmas(const struct vm_machine *m)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < m->nprocs; i++)
+		n += m->procs[i].mm.nvmas;
+	return n;
+}
+
+/*
+ * VM_MAX_MAPPINGS: refuses (VM_ENOMEM, as Linux's mmap and munmap) an
+ * operation that may add `more` regions beyond it. Called before the
+ * operation changes anything.
+ */
+static int map_limit(const struct vm_machine *m, uint32_t more,
+		     struct vm_error *err)
+{
+	uint32_t n = machine_vmas(m);
+
+	if (n + more <= VM_MAX_MAPPINGS)
+		return 0;
+	return vm_fail(err, VM_ENOMEM,
+		       "the machine's processes have %u mappings and this "
+		       "would make %u; a machine holds at most %u: munmap "
+		       "some first", n, n + more, VM_MAX_MAPPINGS);
+}
+
+/* Whether removing [lo, hi) splits a region in two (one more region). */
+static bool mm_splits(const struct vm_mm *mm, uint64_t lo, uint64_t hi)
+{
+	for (uint32_t i = 0; i < mm->nvmas; i++)
+		if (mm->vmas[i].start < lo && mm->vmas[i].end > hi)
+			return true;
+	return false;
 }
 
 /*
@@ -139,7 +187,7 @@ static void vma_add(struct vm_machine *m, struct vm_mm *mm,
 
 		if (ml && mr) {
 			l->end = r->end;
-			vma_delete_at(mm, i);
+			vma_delete_at(m, mm, i);
 			return;
 		}
 		if (ml) {
@@ -164,7 +212,7 @@ static void vma_remove_range(struct vm_machine *m, struct vm_mm *mm,
 		if (v->end <= lo || v->start >= hi) {
 			i++;
 		} else if (v->start >= lo && v->end <= hi) {
-			vma_delete_at(mm, i);
+			vma_delete_at(m, mm, i);
 		} else if (v->start < lo && v->end > hi) {
 			struct vm_vma right = *v;
 
@@ -278,6 +326,14 @@ int proc_create(struct vm_machine *m, const struct vm_op *op, uint32_t *pid,
 			       (unsigned long long)(text + data + heap + stack),
 			       (unsigned long long)l->stack_top);
 	ss = l->stack_top - stack;
+	if (m->nprocs >= VM_MAX_PROCESSES)
+		return vm_fail(err, VM_ENPROC,
+			       "the machine has %u processes, the most it "
+			       "runs: let one exit first", m->nprocs);
+	rc = map_limit(m, (text != 0) + (data != 0) + (heap != 0) +
+			       (stack != 0), err);
+	if (rc)
+		return rc;
 
 	memset(&proc, 0, sizeof(proc));
 	proc.pid = m->next_pid;
@@ -456,6 +512,10 @@ int proc_mmap(struct vm_machine *m, const struct vm_op *op, uint64_t *start,
 				       "%#llx", (unsigned long long)len,
 				       (unsigned long long)l->mmap_base);
 	}
+	rc = map_limit(m, 1 + (op->u.mmap.fixed &&
+			       mm_splits(&p->mm, addr, addr + len)), err);
+	if (rc)
+		return rc;
 	if (op->u.mmap.fixed) {
 		unmap_range(m, p, addr, addr + len);
 		vma_remove_range(m, &p->mm, addr, addr + len);
@@ -497,8 +557,34 @@ int proc_munmap(struct vm_machine *m, const struct vm_op *op,
 		return vm_fail(err, VM_ERANGE,
 			       "[addr, addr + length) must end by %#llx",
 			       (unsigned long long)l->task_size);
+	if (mm_splits(&p->mm, addr, addr + len)) {
+		rc = map_limit(m, 1, err);
+		if (rc)
+			return rc;
+	}
 	unmap_range(m, p, addr, addr + len);
 	vma_remove_range(m, &p->mm, addr, addr + len);
+	return 0;
+}
+
+/* The heap region that ends at the break's page end, or NULL. */
+static const struct vm_vma *brk_heap(const struct vm_mm *mm, uint64_t end)
+{
+	const struct vm_vma *h = end > mm->brk_start ? mm_find_vma(mm, end - 1)
+						     : NULL;
+
+	return h && h->kind == VM_VMA_HEAP && h->end == end ? h : NULL;
+}
+
+/* VM_MAX_MAPPINGS for a break moving from oldend to newend. */
+static int brk_map_limit(const struct vm_machine *m, const struct vm_mm *mm,
+			 uint64_t oldend, uint64_t newend,
+			 struct vm_error *err)
+{
+	if (newend < oldend && mm_splits(mm, newend, oldend))
+		return map_limit(m, 1, err);
+	if (newend > oldend && !brk_heap(mm, oldend))
+		return map_limit(m, 1, err);
 	return 0;
 }
 
@@ -547,15 +633,16 @@ int proc_brk(struct vm_machine *m, const struct vm_op *op,
 			       "brk: the heap would grow to %#llx, into or up "
 			       "against the next mapping (Linux keeps a page "
 			       "free below it)", (unsigned long long)newend);
+	rc = brk_map_limit(m, mm, oldend, newend, err);
+	if (rc)
+		return rc;
 	if (newend < oldend) {
 		unmap_range(m, p, newend, oldend);
 		vma_remove_range(m, mm, newend, oldend);
 	} else if (newend > oldend) {
-		const struct vm_vma *h = oldend > mm->brk_start
-						 ? mm_find_vma(mm, oldend - 1)
-						 : NULL;
+		const struct vm_vma *h = brk_heap(mm, oldend);
 
-		if (h && h->kind == VM_VMA_HEAP && h->end == oldend) {
+		if (h) {
 			((struct vm_vma *)h)->end = newend;
 		} else {
 			struct vm_vma v = { oldend, newend,

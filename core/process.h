@@ -23,6 +23,26 @@
 
 struct vm_machine;
 
+/*
+ * Limits of one machine (docs/limits.md). Mappings and processes cost the
+ * host memory but little or no simulated RAM (a mapping made with
+ * populate false costs none), so nothing else would bound them. They are
+ * constants of the model, not options: a refusal depends only on the
+ * machine's state and the operation, so a machine replays the same way on
+ * any daemon.
+ *
+ * VM_MAX_MAPPINGS: regions (VMAs) in all the machine's processes. Linux's
+ * vm.max_map_count (65,530) bounds each process; the model bounds the
+ * machine, and lower, because each mutation of a machine costs time in
+ * proportion to its state (its digest). An mmap, brk or munmap that would
+ * go beyond it is VM_ENOMEM, as Linux's mmap and munmap answer ENOMEM at
+ * vm.max_map_count.
+ * VM_MAX_PROCESSES: live processes (pid 0 not counted); creating one more
+ * is VM_ENPROC (fork's EAGAIN when RLIMIT_NPROC is reached).
+ */
+#define VM_MAX_MAPPINGS 8192u
+#define VM_MAX_PROCESSES 1024u
+
 /* Region permission bits; the API spells them "rwx" ("r-x", "rw-"). */
 #define VM_PROT_READ 1u
 #define VM_PROT_WRITE 2u
