@@ -186,12 +186,21 @@ void pt_set_pte(struct vm_machine *m, uint64_t pte_table, uint64_t va,
 	write_entry(m, pte_table, pte_level(m), va, entry);
 }
 
-uint64_t pt_clear_pte(struct vm_machine *m, uint64_t top_pfn, uint64_t va)
+uint64_t pt_clear_pte(struct vm_machine *m, uint64_t top_pfn, uint64_t va,
+		      uint64_t *next)
 {
 	struct vm_walk w;
 	uint64_t old;
 
 	pt_walk(m, top_pfn, va, &w);
+	*next = va + VM_PAGE_SIZE;
+	if (w.leaf < 0 && w.nsteps > 0 && w.nsteps - 1 < pte_level(m)) {
+		/* No table below this entry: nothing mapped in its span. */
+		uint64_t span = vm_level_span(arch_of(m), w.nsteps - 1);
+		uint64_t end = (va & ~(span - 1)) + span;
+
+		*next = end > va ? end : UINT64_MAX;
+	}
 	if (w.leaf != (int)pte_level(m))
 		return 0;
 	old = w.step[w.leaf].entry;

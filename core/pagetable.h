@@ -71,9 +71,12 @@ void pt_set_pte(struct vm_machine *m, uint64_t pte_table, uint64_t va,
 
 /*
  * Clears the PTE mapping va under top_pfn, if any; returns the old entry
- * (0 when nothing was mapped).
+ * (0 when nothing was mapped). *next is the next address that may have a
+ * PTE: past the whole span of a missing table, so that unmapping a huge
+ * region that was never populated costs its tables, not its pages.
  */
-uint64_t pt_clear_pte(struct vm_machine *m, uint64_t top_pfn, uint64_t va);
+uint64_t pt_clear_pte(struct vm_machine *m, uint64_t top_pfn, uint64_t va,
+		      uint64_t *next);
 
 /*
  * Frees the user-half tables under top_pfn that hold no entry and cover

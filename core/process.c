@@ -263,9 +263,9 @@ static void unmap_range(struct vm_machine *m, struct vm_process *p,
 		uint64_t s = mm->vmas[i].start > lo ? mm->vmas[i].start : lo;
 		uint64_t e = mm->vmas[i].end < hi ? mm->vmas[i].end : hi;
 
-		for (uint64_t va = s; va < e; va += VM_PAGE_SIZE) {
-			uint64_t old = pt_clear_pte(m, mm->pgd_pfn, va), pfn;
-			uint64_t head;
+		for (uint64_t va = s, next; va < e; va = next) {
+			uint64_t old = pt_clear_pte(m, mm->pgd_pfn, va, &next);
+			uint64_t head, pfn;
 			struct vm_owner o;
 
 			if (!(old & VM_PTE_P))

@@ -114,10 +114,11 @@ fail:
 void vfree_area(struct vm_machine *m, uint32_t i)
 {
 	struct vm_area a = m->areas[i];
+	uint64_t next;
 
 	for (uint32_t p = 0; p < a.npages; p++)
 		pt_clear_pte(m, m->swapper_pfn,
-			     a.va + ((uint64_t)p << VM_PAGE_SHIFT));
+			     a.va + ((uint64_t)p << VM_PAGE_SHIFT), &next);
 	for (uint32_t p = 0; p < a.npages; p++)
 		m_free(m, a.pfns[p], 0);
 	hm_free(&m->hm, a.pfns, a.npages * sizeof(*a.pfns));
