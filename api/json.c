@@ -56,6 +56,21 @@ static int utf8_len(const unsigned char *at, const unsigned char *end)
 	return n;
 }
 
+void api_utf8_scrub(char *s)
+{
+	unsigned char *at = (unsigned char *)s;
+	const unsigned char *end = at + strlen(s);
+
+	while (at < end) {
+		int n = utf8_len(at, end);
+
+		if (n == 0)
+			*at++ = '?';
+		else
+			at += n;
+	}
+}
+
 static int hex4(const unsigned char *at, unsigned *v)
 {
 	*v = 0;

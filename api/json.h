@@ -70,4 +70,12 @@ int api_json_str(const cJSON *obj, const char *name, char *buf, size_t max,
  * or decimal; with units when `units`). Returns 0 or -1 (overflow, junk). */
 int api_parse_u64(const char *text, bool units, uint64_t *v);
 
+/*
+ * Replaces each byte of s that is not part of a valid UTF-8 sequence
+ * with '?', in place: a problem's detail quotes what a client sent (a
+ * path percent-decoded to any bytes, cut at a length), and JSON text is
+ * UTF-8 (RFC 8259 8.1).
+ */
+void api_utf8_scrub(char *s);
+
 #endif

@@ -213,6 +213,7 @@ static void send_problem(struct api_call *c)
 	if (!t)
 		t = api_problem_type("internal_error");
 	snprintf(type, sizeof(type), "/problems/%s", t->code);
+	api_utf8_scrub(c->prob.detail);
 	cJSON_AddStringToObject(o, "type", type);
 	cJSON_AddStringToObject(o, "title", t->title);
 	cJSON_AddNumberToObject(o, "status", t->status);

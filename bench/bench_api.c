@@ -10,8 +10,8 @@
  *   create_machine_snapshot_us
  *                       the part of it the store spends on the snapshot
  *
- * The API runs over a store written here (api/store.h): machines in a
- * small table in memory, no locks, no SQLite and no fsync. Like the
+ * The API runs over tests/support/memstore.c (api/store.h): machines in
+ * a small table in memory, no locks, no SQLite and no fsync. Like the
  * daemon's store it keeps a snapshot of each new machine
  * (vm_state_serialize), since that is work every creation does before
  * it is durable; only the write to disk is left out.
@@ -34,22 +34,13 @@
 #include "core/layout.h"
 #include "core/machine.h"
 #include "core/state.h"
+#include "tests/support/memstore.h"
 
 #define SLOTS 64
 #define RUNS 3
 #define DEFAULT_CREATES 5000ULL
 
-/* ---- a store in memory: SLOTS machines, found by a linear scan ---- */
-
-struct slot {
-	struct api_entry pub;      /* first: an entry is its slot */
-	bool used;
-	uint8_t *snapshot;         /* the machine as a store would keep it */
-	size_t snapshot_len;
-};
-
-static struct slot slots[SLOTS];
-static double snapshot_ns;     /* time in vm_state_serialize, in all */
+static struct memstore store;
 
 static double now_ns(void)
 {
@@ -58,193 +49,6 @@ static double now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
-
-static struct slot *find(const char *owner, const char *id)
-{
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].used && strcmp(slots[i].pub.id, id) == 0 &&
-		    strcmp(slots[i].pub.owner, owner) == 0)
-			return &slots[i];
-	return NULL;
-}
-
-static void drop(struct slot *s)
-{
-	vm_machine_free(s->pub.m);
-	free(s->snapshot);
-	memset(s, 0, sizeof(*s));
-}
-
-static int ms_create(void *impl, const char *owner, const char *id,
-		     struct vm_machine *m, const struct api_quota *quota,
-		     struct api_problem *p)
-{
-	double t0;
-
-	(void)impl;
-	(void)quota;    /* the admin has none */
-	if (find(owner, id))
-		return api_fail(p, "already_exists", "\"%s\" exists", id);
-	for (int i = 0; i < SLOTS; i++) {
-		struct slot *s = &slots[i];
-
-		if (s->used)
-			continue;
-		snprintf(s->pub.owner, sizeof(s->pub.owner), "%s", owner);
-		snprintf(s->pub.id, sizeof(s->pub.id), "%s", id);
-		/* A fixed time: the clock is no part of what is measured. */
-		strcpy(s->pub.created, "2000-01-01T00:00:00Z");
-		s->pub.m = m;
-		s->used = true;
-		t0 = now_ns();
-		vm_state_serialize(m, &s->snapshot, &s->snapshot_len);
-		snapshot_ns += now_ns() - t0;
-		return 0;
-	}
-	return api_fail(p, "too_many_machines", "the bench store is full");
-}
-
-static struct api_entry *ms_open(void *impl, const struct api_caller *who,
-				 const char *owner, const char *id,
-				 enum api_access need, struct api_problem *p)
-{
-	struct slot *s = find(owner, id);
-
-	(void)impl;
-	(void)who;     /* the admin sees everything */
-	(void)need;
-	if (!s) {
-		api_fail(p, "not_found", "no machine \"%s\"", id);
-		return NULL;
-	}
-	return &s->pub;
-}
-
-static void ms_close(void *impl, struct api_entry *e, bool write)
-{
-	(void)impl;
-	(void)e;
-	(void)write;
-}
-
-static int ms_remove(void *impl, const struct api_caller *who,
-		     const char *owner, const char *id, struct api_problem *p)
-{
-	struct slot *s = find(owner, id);
-
-	(void)impl;
-	(void)who;
-	if (!s)
-		return api_fail(p, "not_found", "no machine \"%s\"", id);
-	drop(s);
-	return 0;
-}
-
-static size_t ms_list(void *impl, const struct api_caller *who,
-		      const char *owner, const struct api_name *after,
-		      size_t limit, struct api_name *out, bool *more)
-{
-	(void)impl;
-	(void)who;
-	(void)owner;
-	(void)after;
-	(void)limit;
-	(void)out;
-	*more = false;  /* not used by this bench */
-	return 0;
-}
-
-static int ms_commit(void *impl, struct api_entry *e, const char *by,
-		     const struct vm_op *op, const struct vm_op_result *res,
-		     struct api_problem *p)
-{
-	(void)impl;
-	(void)e;
-	(void)by;
-	(void)op;
-	(void)res;
-	(void)p;
-	return 0;       /* creations do not commit; nothing else runs */
-}
-
-static int ms_history(void *impl, const char *owner, const char *id,
-		      uint64_t after, unsigned limit,
-		      int (*fn)(void *ctx, uint64_t version,
-				const struct vm_op *op,
-				const struct vm_op_result *res,
-				const char *by),
-		      void *cls, struct api_problem *p)
-{
-	(void)impl;
-	(void)owner;
-	(void)id;
-	(void)after;
-	(void)limit;
-	(void)fn;
-	(void)cls;
-	(void)p;
-	return 0;
-}
-
-static void ms_usage(void *impl, const char *owner, uint64_t *machines,
-		     uint64_t *memory)
-{
-	(void)impl;
-	*machines = *memory = 0;
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].used && strcmp(slots[i].pub.owner, owner) == 0) {
-			(*machines)++;
-			*memory += vm_machine_config(slots[i].pub.m)->memory;
-		}
-}
-
-static size_t ms_shares(void *impl, const char *owner, const char *id,
-			struct api_share *out, size_t cap)
-{
-	(void)impl;
-	(void)owner;
-	(void)id;
-	(void)out;
-	(void)cap;
-	return 0;
-}
-
-static int ms_share_put(void *impl, const char *owner, const char *id,
-			const struct api_share *sh, bool *created,
-			struct api_problem *p)
-{
-	(void)impl;
-	(void)owner;
-	(void)id;
-	(void)sh;
-	(void)created;
-	return api_fail(p, "service_unavailable", "not in this bench");
-}
-
-static int ms_share_remove(void *impl, const char *owner, const char *id,
-			   const char *tenant, struct api_problem *p)
-{
-	(void)impl;
-	(void)owner;
-	(void)id;
-	(void)tenant;
-	return api_fail(p, "not_found", "no shares in this bench");
-}
-
-static void ms_totals(void *impl, uint64_t *machines, uint64_t *processes,
-		      uint64_t *frames)
-{
-	(void)impl;
-	*machines = *processes = *frames = 0;
-}
-
-static const struct api_store_ops ms_ops = {
-	.create = ms_create, .open = ms_open, .close = ms_close,
-	.remove = ms_remove, .list = ms_list, .commit = ms_commit,
-	.history = ms_history, .usage = ms_usage, .shares = ms_shares,
-	.share_put = ms_share_put, .share_remove = ms_share_remove,
-	.totals = ms_totals,
-};
 
 /* ---- the bench ---- */
 
@@ -280,7 +84,7 @@ static void call(const char *method, const char *path, const char *body,
 static double run(uint64_t n, uint64_t *serial, double *snap)
 {
 	char body[64], path[96];
-	double ns = 0, t0, s0 = snapshot_ns;
+	double ns = 0, t0, s0 = store.snapshot_ns;
 	uint64_t done = 0;
 
 	while (done < n) {
@@ -301,7 +105,7 @@ static double run(uint64_t n, uint64_t *serial, double *snap)
 		}
 		done += k;
 	}
-	*snap = (snapshot_ns - s0) / (double)n / 1e3;
+	*snap = (store.snapshot_ns - s0) / (double)n / 1e3;
 	return ns / (double)n / 1e3;
 }
 
@@ -333,7 +137,10 @@ int main(int argc, char **argv)
 				"VMLAB_BENCH_CREATES=CREATES), CREATES > 0\n");
 		return 2;
 	}
-	ctx.store.ops = &ms_ops;
+	memstore_init(&store, SLOTS, 0, 0);
+	store.clock_ns = now_ns;
+	ctx.store.ops = &memstore_ops;
+	ctx.store.impl = &store;
 	ctx.config.openapi = "{}";
 	ctx.config.openapi_len = 2;
 	ctx.config.version = "bench";
@@ -345,8 +152,6 @@ int main(int argc, char **argv)
 		us[r] = run(n, &serial, &snap[r]);
 	printf("create_machine_us %.1f us\n", median3(us));
 	printf("create_machine_snapshot_us %.1f us\n", median3(snap));
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].used)
-			drop(&slots[i]);
+	memstore_free(&store);
 	return 0;
 }

@@ -93,6 +93,10 @@ bool dec_str(struct vm_dec *d, char *buf, size_t cap)
 		return dec_fail(d);
 	if (!dec_bytes(d, buf, n))
 		return false;
+	/* enc_str writes strlen() bytes: a NUL inside is no encoding of
+	 * ours, and would read back as a shorter string, encoded otherwise. */
+	if (memchr(buf, '\0', n))
+		return dec_fail(d);
 	buf[n] = '\0';
 	return true;
 }

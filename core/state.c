@@ -6,6 +6,7 @@
 #include "enc.h"
 #include "machine_int.h"
 #include "le.h"
+#include "pagetable.h"
 #include "state.h"
 
 static const char magic[8] = { 'V', 'M', 'L', 'A', 'B', 'S', 'T', '1' };
@@ -273,6 +274,79 @@ static int decode_procs(struct vm_machine *m, struct vm_dec *d)
 	return d->failed ? VM_ECORRUPT : 0;
 }
 
+/*
+ * The kernel's reference tables, from the swapper's kernel half down:
+ * every present entry that is not a leaf must name a table frame of the
+ * kernel's (owner page table, id 0), and no table may be named twice.
+ * A decoded state is otherwise only checked through the processes'
+ * tables and the vmalloc areas' own PTEs, and an entry aimed elsewhere,
+ * or at a table another entry names, is written through by the next
+ * vmalloc.
+ */
+struct kwalk {
+	uint64_t *pfn;             /* the tables reached */
+	size_t n, cap;
+};
+
+static int walk_kernel_tables(const struct vm_machine *m, uint64_t table,
+			      unsigned level, struct kwalk *kw)
+{
+	const struct vm_arch *a = m->layout.arch;
+	unsigned first = level == 0 ? m->layout.kernel_pgd_boundary : 0;
+
+	if (kw->n == kw->cap) {
+		uint64_t *p = realloc(kw->pfn, (kw->cap * 2 + 64) *
+					       sizeof(*p));
+
+		if (!p)
+			abort();
+		kw->pfn = p;
+		kw->cap = kw->cap * 2 + 64;
+	}
+	kw->pfn[kw->n++] = table;
+	if (level + 1 >= a->levels)
+		return 0;
+	for (unsigned i = first; i < a->level[level].entries; i++) {
+		uint64_t e = phys_read(&m->phys, (table << VM_PAGE_SHIFT) +
+						 (uint64_t)i * a->entry_size,
+				       a->entry_size);
+		uint64_t pfn = pt_entry_addr(m, level, e) >> VM_PAGE_SHIFT;
+		struct vm_owner o;
+
+		if (!(e & VM_PTE_P) || pt_is_leaf(m, level, e))
+			continue;
+		if (pfn >= m->layout.max_pfn)
+			return VM_ECORRUPT;
+		o = buddy_owner(m->buddy, pfn);
+		if (o.kind != VM_OWNER_PAGE_TABLE || o.id != 0 ||
+		    walk_kernel_tables(m, pfn, level + 1, kw))
+			return VM_ECORRUPT;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+static int check_kernel_tables(const struct vm_machine *m)
+{
+	struct kwalk kw = { NULL, 0, 0 };
+	int rc = walk_kernel_tables(m, m->swapper_pfn, 0, &kw);
+
+	if (!rc) {
+		qsort(kw.pfn, kw.n, sizeof(kw.pfn[0]), cmp_u64);
+		for (size_t i = 1; i < kw.n && !rc; i++)
+			if (kw.pfn[i] == kw.pfn[i - 1])
+				rc = VM_ECORRUPT;
+	}
+	free(kw.pfn);
+	return rc;
+}
+
 /* Reads the header and the configuration. */
 static int decode_head(struct vm_dec *d, struct vm_config *c,
 		       uint64_t *version, struct vm_error *err)
@@ -340,6 +414,9 @@ static int decode_rest(struct vm_machine *m, struct vm_dec *d,
 			       "%zu)", d->pos, d->len);
 	if (vm_machine_check(m, err))
 		return VM_ECORRUPT;
+	if (check_kernel_tables(m))
+		return vm_fail(err, VM_ECORRUPT, "a kernel page-table entry "
+			       "names no kernel table of its own");
 	return 0;
 }
 

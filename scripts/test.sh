@@ -4,6 +4,7 @@
 #   1. scripts/setup.sh: dependencies, configure, build in build/
 #   2. make check in build/ (default options)
 #   3. make check in build-san/ (--enable-sanitizers --enable-debug)
+#   3b. scripts/fuzz.sh --smoke: the fuzz targets briefly (build-fuzz/)
 #   4. make distcheck in build/ (tarball, read-only srcdir, out of tree)
 #
 # Prints the .log of every failing test, and ends with one line
@@ -78,6 +79,10 @@ build() {
 
 build build
 build build-san --enable-sanitizers --enable-debug
+# The fuzz targets (clang-14): every seed and regression replayed, then a
+# short run of each that must reach its set number of executions.
+say "scripts/fuzz.sh --smoke (build-fuzz/)"
+bash scripts/fuzz.sh --smoke || problems+=("fuzz smoke in build-fuzz/")
 
 if ((${#problems[@]} == 0 && failed == 0)); then
 	say "make -C build distcheck (output in build/distcheck.log)"

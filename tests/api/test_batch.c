@@ -42,103 +42,36 @@
 #include "api/internal.h"
 #include "api/json.h"
 #include "core/machine.h"
+#include "tests/support/memstore.h"
 
-/* ---- a store in memory: machines, no shares, no log ---- */
+/* ---- a store in memory (tests/support/memstore.h) ---- */
 
 #define NSLOTS 8
 
-static struct api_entry slots[NSLOTS];
+static struct memstore store;
 
 static struct api_entry *find(const char *owner, const char *id)
 {
-	for (int i = 0; i < NSLOTS; i++)
-		if (slots[i].m && strcmp(slots[i].owner, owner) == 0 &&
-		    strcmp(slots[i].id, id) == 0)
-			return &slots[i];
-	return NULL;
+	struct memstore_slot *s = memstore_find(&store, owner, id);
+
+	return s ? &s->pub : NULL;
 }
-
-static int st_create(void *impl, const char *owner, const char *id,
-		     struct vm_machine *m, const struct api_quota *quota,
-		     struct api_problem *p)
-{
-	(void)impl;
-	(void)quota;
-	if (find(owner, id))
-		return api_fail(p, "already_exists", "\"%s\" exists", id);
-	for (int i = 0; i < NSLOTS; i++) {
-		if (slots[i].m)
-			continue;
-		snprintf(slots[i].owner, sizeof(slots[i].owner), "%s", owner);
-		snprintf(slots[i].id, sizeof(slots[i].id), "%s", id);
-		slots[i].m = m;
-		return 0;
-	}
-	return api_fail(p, "too_many_machines", "the test store is full");
-}
-
-static struct api_entry *st_open(void *impl, const struct api_caller *who,
-				 const char *owner, const char *id,
-				 enum api_access need, struct api_problem *p)
-{
-	struct api_entry *e = find(owner, id);
-
-	(void)impl;
-	(void)who;
-	(void)need;
-	if (!e)
-		api_fail(p, "not_found", "no machine \"%s\"", id);
-	return e;
-}
-
-static void st_close(void *impl, struct api_entry *e, bool write)
-{
-	(void)impl;
-	(void)e;
-	(void)write;
-}
-
-static int st_commit(void *impl, struct api_entry *e, const char *by,
-		     const struct vm_op *op, const struct vm_op_result *res,
-		     struct api_problem *p)
-{
-	(void)impl;
-	(void)e;
-	(void)by;
-	(void)op;
-	(void)res;
-	(void)p;
-	return 0;
-}
-
-static void st_usage(void *impl, const char *owner, uint64_t *machines,
-		     uint64_t *memory)
-{
-	(void)impl;
-	(void)owner;
-	*machines = *memory = 0;
-}
-
-static const struct api_store_ops st_ops = {
-	.create = st_create, .open = st_open, .close = st_close,
-	.commit = st_commit, .usage = st_usage,
-};
 
 static struct api_ctx ctx;
 
 static void setup(void)
 {
 	memset(&ctx, 0, sizeof(ctx));
-	ctx.store.ops = &st_ops;
+	memstore_init(&store, NSLOTS, 0, 0);
+	ctx.store.ops = &memstore_ops;
+	ctx.store.impl = &store;
 	ctx.config.version = "test";
 	api_translate_use_reference(false);
 }
 
 static void teardown(void)
 {
-	for (int i = 0; i < NSLOTS; i++)
-		vm_machine_free(slots[i].m);
-	memset(slots, 0, sizeof(slots));
+	memstore_free(&store);
 	api_translate_use_reference(false);
 }
 

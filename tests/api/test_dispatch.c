@@ -2,9 +2,10 @@
  * test_dispatch.c - api_dispatch without sockets.
  *
  * The API is driven through api_dispatch() over a small in-memory store
- * written here (api/store.h's operations, nothing of server/), so these
- * tests see what no HTTP test can: the machine's canonical bytes before
- * and after a refused mutation, and a store that refuses to commit.
+ * (tests/support/memstore.c: api/store.h's operations, nothing of
+ * server/), so these tests see what no HTTP test can: the machine's
+ * canonical bytes before and after a refused mutation, and a store that
+ * refuses to commit.
  *
  * Covered: route matching (404 no_such_route for an unknown path, 405
  * method_not_allowed for every route with every other method), the strict
@@ -16,7 +17,7 @@
  * (412 on a stale version), and that every refused mutation leaves the
  * machine byte-identical (vm_state_serialize) with its version.
  *
- * Tenants (SPEC part 3), with a small tenant directory written here
+ * Tenants (SPEC part 3), with the small tenant directory of memstore.c
  * (api/tenants.h; tokens compared in plain text): with auth on, the
  * bearer token's forms (401 with WWW-Authenticate), a limited caller
  * (429 with Retry-After), /healthz open, the role needs (403 for a
@@ -39,499 +40,34 @@
 #include "api/json.h"
 #include "core/machine.h"
 #include "core/state.h"
+#include "tests/support/memstore.h"
 
-/* ---- a store in memory, for tests: no locks, a few machines ---- */
+/* ---- machines and tenants in memory (tests/support/memstore.h) ---- */
 
 #define NSLOTS 16
 #define TS_SHARES 4    /* shares per machine: too_many_shares beyond */
 #define TS_LOG 64      /* history records per machine */
+#define ADMIN_TOKEN MEMSTORE_ADMIN_TOKEN
 
-/* One applied operation, as a store's log keeps it. */
-struct rec {
-	uint64_t version;
-	struct vm_op op;
-	struct vm_op_result res;
-	char by[API_TENANT_MAX + 1];
-};
+static struct memstore ts;
+static struct memtenants tt;
 
-/*
- * A slot keeps the machine's last committed state, as a durable store
- * would, and puts it back when it refuses a commit (api/store.h); its
- * shares, in tenant order; and its log.
- */
-struct slot {
-	struct api_entry pub;      /* first: an entry is its slot */
-	bool used;
-	uint8_t *saved;
-	size_t saved_len;
-	struct api_share shares[TS_SHARES];
-	size_t nshares;
-	struct rec log[TS_LOG];
-	unsigned nlog;
-};
-
-static void ts_save(struct slot *s)
+static struct memstore_slot *ts_find(const char *owner, const char *id)
 {
-	free(s->saved);
-	vm_state_serialize(s->pub.m, &s->saved, &s->saved_len);
+	return memstore_find(&ts, owner, id);
 }
 
-static void ts_drop(struct slot *s)
+static struct memstore_tenant *tt_find(const char *name)
 {
-	vm_machine_free(s->pub.m);
-	free(s->saved);
-	memset(s, 0, sizeof(*s));
+	return memtenants_find(&tt, name);
 }
-
-static struct {
-	struct slot s[NSLOTS];
-	bool refuse_commit;  /* commit answers service_unavailable */
-	unsigned commits;    /* commit calls, taken or refused */
-	unsigned quota_refusals; /* creations the store refused for quota */
-} ts;
-
-static struct slot *ts_find(const char *owner, const char *id)
-{
-	for (int i = 0; i < NSLOTS; i++)
-		if (ts.s[i].used && strcmp(ts.s[i].pub.owner, owner) == 0 &&
-		    strcmp(ts.s[i].pub.id, id) == 0)
-			return &ts.s[i];
-	return NULL;
-}
-
-static void ts_usage(void *impl, const char *owner, uint64_t *machines,
-		     uint64_t *memory)
-{
-	(void)impl;
-	*machines = *memory = 0;
-	for (int i = 0; i < NSLOTS; i++)
-		if (ts.s[i].used && strcmp(ts.s[i].pub.owner, owner) == 0) {
-			(*machines)++;
-			*memory += vm_machine_config(ts.s[i].pub.m)->memory;
-		}
-}
-
-static int ts_create(void *impl, const char *owner, const char *id,
-		     struct vm_machine *m, const struct api_quota *quota,
-		     struct api_problem *p)
-{
-	uint64_t machines, memory, want = vm_machine_config(m)->memory;
-
-	if (ts_find(owner, id))
-		return api_fail(p, "already_exists", "\"%s\" exists", id);
-	ts_usage(impl, owner, &machines, &memory);
-	if (quota && (machines >= quota->machines ||
-		      memory + want > quota->memory)) {
-		ts.quota_refusals++;
-		return api_fail(p, "quota_exceeded", "the test store's quota");
-	}
-	for (int i = 0; i < NSLOTS; i++) {
-		struct slot *s = &ts.s[i];
-
-		if (s->used)
-			continue;
-		memset(s, 0, sizeof(*s));
-		snprintf(s->pub.owner, sizeof(s->pub.owner), "%s", owner);
-		snprintf(s->pub.id, sizeof(s->pub.id), "%s", id);
-		snprintf(s->pub.created, sizeof(s->pub.created),
-			 "2000-01-01T00:00:00Z");
-		s->pub.m = m;
-		s->used = true;
-		ts_save(s);
-		return 0;
-	}
-	return api_fail(p, "too_many_machines", "the test store is full");
-}
-
-/* What who may do to (owner, id): the slot, or NULL with p filled. */
-static struct slot *ts_access(const struct api_caller *who,
-			      const char *owner, const char *id,
-			      enum api_access need, struct api_problem *p)
-{
-	struct slot *s = ts_find(owner, id);
-	enum api_access a = API_ACCESS_NONE;
-
-	if (s)
-		a = api_access_for(who, owner, s->shares, s->nshares);
-	if (a == API_ACCESS_NONE) {
-		api_fail(p, "not_found", "no machine \"%s.%s\"", owner, id);
-		return NULL;
-	}
-	if (a < need) {
-		api_fail(p, "forbidden", "the test store says %s may not",
-			 who->tenant);
-		return NULL;
-	}
-	return s;
-}
-
-static struct api_entry *ts_open(void *impl, const struct api_caller *who,
-				 const char *owner, const char *id,
-				 enum api_access need, struct api_problem *p)
-{
-	struct slot *s = ts_access(who, owner, id, need, p);
-
-	(void)impl;
-	return s ? &s->pub : NULL;
-}
-
-static void ts_close(void *impl, struct api_entry *e, bool write)
-{
-	(void)impl;
-	(void)e;
-	(void)write;
-}
-
-static int ts_remove(void *impl, const struct api_caller *who,
-		     const char *owner, const char *id, struct api_problem *p)
-{
-	struct slot *s = ts_access(who, owner, id, API_ACCESS_OWNER, p);
-
-	(void)impl;
-	if (!s)
-		return -1;
-	ts_drop(s);
-	return 0;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-	const struct api_name *x = a, *y = b;
-	int c = strcmp(x->owner, y->owner);
-
-	return c ? c : strcmp(x->id, y->id);
-}
-
-static size_t ts_list(void *impl, const struct api_caller *who,
-		      const char *owner, const struct api_name *after,
-		      size_t limit, struct api_name *out, bool *more)
-{
-	struct api_name all[NSLOTS];
-	size_t n = 0, k = 0;
-
-	(void)impl;
-	for (int i = 0; i < NSLOTS; i++) {
-		const struct slot *s = &ts.s[i];
-
-		if (!s->used || (owner && strcmp(s->pub.owner, owner) != 0) ||
-		    api_access_for(who, s->pub.owner, s->shares,
-				   s->nshares) == API_ACCESS_NONE)
-			continue;
-		strcpy(all[n].owner, s->pub.owner);
-		strcpy(all[n].id, s->pub.id);
-		if (cmp_name(&all[n], after) > 0)
-			n++;
-	}
-	qsort(all, n, sizeof(all[0]), cmp_name);
-	for (; k < n && k < limit; k++)
-		out[k] = all[k];
-	*more = k < n;
-	return k;
-}
-
-static int ts_commit(void *impl, struct api_entry *e, const char *by,
-		     const struct vm_op *op, const struct vm_op_result *res,
-		     struct api_problem *p)
-{
-	struct slot *s = (struct slot *)e;
-	struct vm_machine *back;
-
-	(void)impl;
-	ts.commits++;
-	if (ts.refuse_commit) {
-		/* Back to the last committed state, as the contract says. */
-		ck_assert_int_eq(vm_state_decode(s->saved, s->saved_len, &back,
-						 NULL), 0);
-		vm_machine_free(s->pub.m);
-		s->pub.m = back;
-		return api_fail(p, "service_unavailable",
-				"the test store refuses to commit");
-	}
-	ts_save(s);
-	if (s->nlog < TS_LOG) {
-		struct rec *r = &s->log[s->nlog++];
-
-		r->version = vm_machine_version(e->m);
-		r->op = *op;
-		r->res = *res;
-		snprintf(r->by, sizeof(r->by), "%s", by);
-	}
-	return 0;
-}
-
-static int ts_history(void *impl, const char *owner, const char *id,
-		      uint64_t after, unsigned limit,
-		      int (*fn)(void *ctx, uint64_t version,
-				const struct vm_op *op,
-				const struct vm_op_result *res,
-				const char *by),
-		      void *cls, struct api_problem *p)
-{
-	struct slot *s = ts_find(owner, id);
-	int n = 0;
-
-	(void)impl;
-	if (!s)
-		return api_fail(p, "not_found", "no machine \"%s\"", id);
-	for (unsigned i = 0; i < s->nlog && (unsigned)n < limit; i++) {
-		const struct rec *r = &s->log[i];
-
-		if (r->version <= after)
-			continue;
-		if (fn(cls, r->version, &r->op, &r->res, r->by))
-			return -1;
-		n++;
-	}
-	return n;
-}
-
-static size_t ts_shares(void *impl, const char *owner, const char *id,
-			struct api_share *out, size_t cap)
-{
-	struct slot *s = ts_find(owner, id);
-
-	(void)impl;
-	if (!s)
-		return 0;
-	for (size_t i = 0; i < s->nshares && i < cap; i++)
-		out[i] = s->shares[i];
-	return s->nshares;
-}
-
-static int ts_share_put(void *impl, const char *owner, const char *id,
-			const struct api_share *sh, bool *created,
-			struct api_problem *p)
-{
-	struct slot *s = ts_find(owner, id);
-	size_t k = 0;
-
-	(void)impl;
-	if (!s)
-		return api_fail(p, "not_found", "no machine \"%s\"", id);
-	/* In tenant order: "*" sorts first. */
-	while (k < s->nshares && strcmp(s->shares[k].tenant, sh->tenant) < 0)
-		k++;
-	*created = k == s->nshares ||
-		   strcmp(s->shares[k].tenant, sh->tenant) != 0;
-	if (*created && s->nshares == TS_SHARES)
-		return api_fail(p, "too_many_shares", "the test store holds "
-				"%d shares a machine", TS_SHARES);
-	if (*created) {
-		memmove(&s->shares[k + 1], &s->shares[k],
-			(s->nshares - k) * sizeof(s->shares[0]));
-		s->nshares++;
-	}
-	s->shares[k] = *sh;
-	return 0;
-}
-
-static int ts_share_remove(void *impl, const char *owner, const char *id,
-			   const char *tenant, struct api_problem *p)
-{
-	struct slot *s = ts_find(owner, id);
-
-	(void)impl;
-	for (size_t k = 0; s && k < s->nshares; k++) {
-		if (strcmp(s->shares[k].tenant, tenant) != 0)
-			continue;
-		memmove(&s->shares[k], &s->shares[k + 1],
-			(s->nshares - k - 1) * sizeof(s->shares[0]));
-		s->nshares--;
-		return 0;
-	}
-	return api_fail(p, "not_found", "no share with \"%s\"", tenant);
-}
-
-static void ts_totals(void *impl, uint64_t *machines, uint64_t *processes,
-		      uint64_t *frames)
-{
-	(void)impl;
-	*machines = *processes = *frames = 0;
-	for (int i = 0; i < NSLOTS; i++)
-		if (ts.s[i].used) {
-			(*machines)++;
-			*processes += vm_machine_nprocesses(ts.s[i].pub.m);
-			*frames += vm_machine_frames_in_use(ts.s[i].pub.m);
-		}
-}
-
-static const struct api_store_ops ts_ops = {
-	.create = ts_create, .open = ts_open, .close = ts_close,
-	.remove = ts_remove, .list = ts_list, .commit = ts_commit,
-	.history = ts_history, .usage = ts_usage, .shares = ts_shares,
-	.share_put = ts_share_put, .share_remove = ts_share_remove,
-	.totals = ts_totals,
-};
-
-/* ---- a tenant directory in memory, for tests: tokens in plain text ---- */
-
-#define TT_MAX 8
-#define ADMIN_TOKEN "admin-secret"
-
-struct tt_tenant {
-	struct api_tenant_info info;
-	char token[API_TOKEN_MAX + 1];
-	bool used;
-	bool limited;      /* its request bucket is empty */
-};
-
-static struct {
-	struct tt_tenant t[TT_MAX];
-	unsigned rotations;
-	unsigned lookups;  /* tokens the API asked about */
-} tt;
-
-static struct tt_tenant *tt_find(const char *name)
-{
-	for (int i = 0; i < TT_MAX; i++)
-		if (tt.t[i].used && strcmp(tt.t[i].info.name, name) == 0)
-			return &tt.t[i];
-	return NULL;
-}
-
-static enum api_auth tt_authenticate(void *impl, const char *token,
-				     struct api_caller *out,
-				     uint32_t *retry_after)
-{
-	(void)impl;
-	tt.lookups++;
-	memset(out, 0, sizeof(*out));
-	if (strcmp(token, ADMIN_TOKEN) == 0) {
-		strcpy(out->tenant, API_ADMIN_TENANT);
-		out->role = API_ROLE_ADMIN;
-		return API_AUTH_OK;
-	}
-	for (int i = 0; i < TT_MAX; i++) {
-		const struct tt_tenant *t = &tt.t[i];
-
-		if (!t->used || strcmp(t->token, token) != 0)
-			continue;
-		strcpy(out->tenant, t->info.name);
-		out->role = t->info.role;
-		out->limited = true;
-		out->quota = t->info.quota;
-		if (t->limited) {
-			*retry_after = 7;
-			return API_AUTH_LIMITED;
-		}
-		return API_AUTH_OK;
-	}
-	return API_AUTH_UNKNOWN;
-}
-
-static int tt_create(void *impl, struct api_tenant_info *info,
-		     char token[API_TOKEN_MAX + 1], struct api_problem *p)
-{
-	(void)impl;
-	if (tt_find(info->name))
-		return api_fail(p, "already_exists", "\"%s\" exists",
-				info->name);
-	for (int i = 0; i < TT_MAX; i++) {
-		struct tt_tenant *t = &tt.t[i];
-
-		if (t->used)
-			continue;
-		memset(t, 0, sizeof(*t));
-		strcpy(info->created, "2000-01-01T00:00:00Z");
-		t->info = *info;
-		snprintf(t->token, sizeof(t->token), "tok-%s", info->name);
-		strcpy(token, t->token);
-		t->used = true;
-		return 0;
-	}
-	return api_fail(p, "too_many_tenants", "the test directory is full");
-}
-
-static size_t tt_list(void *impl, const char *after, size_t limit,
-		      struct api_tenant_info *out, bool *more)
-{
-	size_t n = 0;
-	const char *last = after;
-
-	(void)impl;
-	*more = false;
-	/* Name order, by repeated search for the next name. */
-	for (;;) {
-		const struct tt_tenant *next = NULL;
-
-		for (int i = 0; i < TT_MAX; i++)
-			if (tt.t[i].used &&
-			    strcmp(tt.t[i].info.name, last) > 0 &&
-			    (!next || strcmp(tt.t[i].info.name,
-					     next->info.name) < 0))
-				next = &tt.t[i];
-		if (!next)
-			return n;
-		if (n == limit) {
-			*more = true;
-			return n;
-		}
-		out[n++] = next->info;
-		last = next->info.name;
-	}
-}
-
-static int tt_get(void *impl, const char *name, struct api_tenant_info *out)
-{
-	const struct tt_tenant *t = tt_find(name);
-
-	(void)impl;
-	if (!t)
-		return -1;
-	*out = t->info;
-	return 0;
-}
-
-static int tt_remove(void *impl, const char *name, struct api_problem *p)
-{
-	struct tt_tenant *t = tt_find(name);
-
-	(void)impl;
-	if (!t)
-		return api_fail(p, "not_found", "no tenant \"%s\"", name);
-	memset(t, 0, sizeof(*t));
-	return 0;
-}
-
-static int tt_rotate(void *impl, const char *name,
-		     char token[API_TOKEN_MAX + 1], struct api_problem *p)
-{
-	struct tt_tenant *t = tt_find(name);
-
-	(void)impl;
-	if (!t)
-		return api_fail(p, "not_found", "no tenant \"%s\"", name);
-	snprintf(t->token, sizeof(t->token), "tok-%s-%u", name,
-		 ++tt.rotations);
-	strcpy(token, t->token);
-	return 0;
-}
-
-static const struct api_tenants_ops tt_ops = {
-	.authenticate = tt_authenticate, .create = tt_create,
-	.list = tt_list, .get = tt_get, .remove = tt_remove,
-	.rotate = tt_rotate,
-};
 
 /* Adds a tenant with this token directly (no request). */
 static void tt_add(const char *name, enum api_role role,
 		   const struct api_quota *q, const char *token)
 {
-	for (int i = 0; i < TT_MAX; i++) {
-		struct tt_tenant *t = &tt.t[i];
-
-		if (t->used)
-			continue;
-		memset(t, 0, sizeof(*t));
-		snprintf(t->info.name, sizeof(t->info.name), "%s", name);
-		t->info.role = role;
-		t->info.quota = *q;
-		strcpy(t->info.created, "2000-01-01T00:00:00Z");
-		snprintf(t->token, sizeof(t->token), "%s", token);
-		t->used = true;
-		return;
-	}
-	ck_abort_msg("the test directory is full");
+	ck_assert_msg(memtenants_add(&tt, name, role, q, token) == 0,
+		      "the test directory is full");
 }
 
 /* ---- calling the API ---- */
@@ -635,15 +171,15 @@ static char kva[24], kva2[24], vva[24], ppa[24];
 
 static void setup(void)
 {
-	memset(&ts, 0, sizeof(ts));
+	memstore_init(&ts, NSLOTS, TS_SHARES, TS_LOG);
 	memset(&tt, 0, sizeof(tt));
 	memset(&ctx, 0, sizeof(ctx));
 	memset(&rsp, 0, sizeof(rsp));
 	rj = NULL;
 	authz = NULL;
-	ctx.store.ops = &ts_ops;
+	ctx.store.ops = &memstore_ops;
 	ctx.store.impl = &ts;
-	ctx.tenants.ops = &tt_ops;
+	ctx.tenants.ops = &memtenants_ops;
 	ctx.tenants.impl = &tt;
 	ctx.config.openapi = "{}";
 	ctx.config.openapi_len = 2;
@@ -673,15 +209,12 @@ static void teardown(void)
 	api_response_release(&rsp);
 	cJSON_Delete(rj);
 	rj = NULL;
-	for (int i = 0; i < NSLOTS; i++)
-		if (ts.s[i].used)
-			ts_drop(&ts.s[i]);
-	memset(&ts, 0, sizeof(ts));
+	memstore_free(&ts);
 }
 
 static struct vm_machine *machine(const char *id)
 {
-	struct slot *s = ts_find("local", id);
+	struct memstore_slot *s = ts_find("local", id);
 
 	ck_assert_msg(s != NULL, "no machine %s", id);
 	return s->pub.m;
@@ -849,6 +382,41 @@ START_TEST(an_overlong_machine_id_is_404_not_found)
 	memset(path + strlen(path), 'a', 64);
 	get(path);
 	ck_problem(404, "not_found");
+}
+END_TEST
+
+/*
+ * A path of any bytes (a server percent-decodes it) is quoted in the
+ * problem's detail as valid UTF-8: a byte that is no part of a valid
+ * sequence, and a sequence cut at the detail's length, become '?'.
+ * (Found by tests/fuzz/fuzz_dispatch; the input is in
+ * tests/fuzz/regressions/dispatch/.)
+ */
+static const char *const raw_paths[] = {
+	"/v0/\xcd\xcdmachines/m2",
+	"/v1/machines/\xff",
+	"/v1/machines/d1/processes/\xc3\x28",
+	"/v1/\xed\xa0\x80",                   /* a surrogate */
+	"/v1/x\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+	"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+	"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+	"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+	"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+	"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+	"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",  /* cut at 100 */
+};
+
+START_TEST(a_problem_quotes_any_path_as_utf8)
+{
+	struct api_problem p;
+	cJSON *o = NULL;
+
+	get(raw_paths[_i]);
+	ck_assert_int_eq(rsp.status, 404);
+	ck_assert_msg(api_json_parse(rsp.body, rsp.body_len, &o, &p) == 0,
+		      "%s: %s", p.detail, rsp.body);
+	ck_assert_ptr_nonnull(strchr(str("detail"), '?'));
+	cJSON_Delete(o);
 }
 END_TEST
 
@@ -1654,11 +1222,7 @@ static void auth_setup(void)
 
 static unsigned used_slots(void)
 {
-	unsigned n = 0;
-
-	for (int i = 0; i < NSLOTS; i++)
-		n += ts.s[i].used;
-	return n;
+	return (unsigned)memstore_count(&ts);
 }
 
 /* The caller creates machine id of 64 MiB. */
@@ -1868,7 +1432,7 @@ END_TEST
 
 START_TEST(a_grader_kmalloc_is_403_and_changes_nothing)
 {
-	struct slot *s;
+	struct memstore_slot *s;
 	uint8_t *s0;
 	size_t len0;
 	uint64_t v0;
@@ -2080,7 +1644,7 @@ END_TEST
 
 START_TEST(quota_of_processes_at_its_edge)
 {
-	struct slot *s;
+	struct memstore_slot *s;
 	uint8_t *s0, *s1;
 	size_t len0, len1;
 	unsigned commits;
@@ -2389,6 +1953,8 @@ int main(void)
 			    sizeof(unknown_paths) / sizeof(*unknown_paths));
 	tcase_add_test(routes, unknown_machine_is_404_not_found);
 	tcase_add_test(routes, an_overlong_machine_id_is_404_not_found);
+	tcase_add_loop_test(routes, a_problem_quotes_any_path_as_utf8, 0,
+			    sizeof(raw_paths) / sizeof(*raw_paths));
 
 	tcase_add_loop_test(json, scanner_case, 0,
 			    sizeof(jcases) / sizeof(*jcases));

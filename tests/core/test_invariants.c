@@ -451,6 +451,103 @@ START_TEST(op_decode_rejects_empty_and_oversized_name)
 }
 END_TEST
 
+/*
+ * A process name with a NUL inside (found by tests/fuzz/fuzz_op): no
+ * encoder writes one, and it would read back as a shorter name that
+ * encodes to other bytes.
+ */
+START_TEST(op_decode_rejects_a_nul_in_a_name)
+{
+	static const uint8_t rec[] = {
+		VM_OP_ENCODING, VM_OP_PROCESS_CREATE, 3, 0, 'o', 'n', 0,
+		0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0,
+		0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0,
+	};
+	uint8_t ok[sizeof(rec)];
+	struct vm_op d;
+
+	ck_assert_int_eq(vm_op_decode(rec, sizeof(rec), &d), VM_ECORRUPT);
+	/* The same record with a name of three letters decodes. */
+	memcpy(ok, rec, sizeof(rec));
+	ok[6] = 'e';
+	ck_assert_int_eq(vm_op_decode(ok, sizeof(ok), &d), 0);
+	ck_assert_str_eq(d.u.create.name, "one");
+}
+END_TEST
+
+/*
+ * A kernel page-table entry aimed beyond RAM, or at a table another entry
+ * names (both found by tests/fuzz/fuzz_state): the reference table's
+ * kernel half belongs to no process, so only the decoder sees it, and the
+ * next vmalloc would write through it.
+ */
+START_TEST(state_decode_checks_the_kernel_tables)
+{
+	struct vm_machine *m = boot(tu_arches[_i], 32 * VM_MiB, 64), *out;
+	const struct vm_layout *l = vm_machine_layout(m);
+	const struct vm_arch *a = l->arch;
+	struct vm_error err = { 0 };
+	uint64_t cr3, e = 0, bad, off, word, mask;
+	uint32_t pid;
+	uint8_t *buf, pat[10];
+	size_t len, at = 0, found = 0;
+	unsigned i, shift;
+
+	/* A vmalloc area: on i386 the direct map is all large pages, and
+	 * the area's page table is the kernel half's first table. */
+	tu_vmalloc(m, 2 * VM_PAGE_SIZE, true);
+	ck_assert_int_eq(vm_cpu_get(m, 0, &pid, &cr3), 0);
+	ck_assert_uint_eq(pid, 0);
+	/* The first kernel-half entry that names a table (not a leaf). */
+	for (i = l->kernel_pgd_boundary; i < a->level[0].entries; i++) {
+		e = vm_test_phys_read(m, cr3 + (uint64_t)i * a->entry_size,
+				      a->entry_size);
+		/* Bit 7 is PS: a large page at this level on i386. */
+		if ((e & VM_PTE_P) && !(e & (1u << 7)))
+			break;
+	}
+	ck_assert_uint_lt(i, a->level[0].entries);
+	/*
+	 * Its record in the encoding: RAM is encoded in 8-byte words, each
+	 * a u16 index in its frame and a u64 value (two entries on i386).
+	 */
+	off = (uint64_t)i * a->entry_size;
+	word = vm_test_phys_read(m, cr3 + (off & ~7ull), 8);
+	vm_state_serialize(m, &buf, &len);
+	pat[0] = (uint8_t)(off / 8);
+	pat[1] = (uint8_t)(off / 8 >> 8);
+	for (int k = 0; k < 8; k++)
+		pat[2 + k] = (uint8_t)(word >> (8 * k));
+	for (size_t k = 0; k + sizeof(pat) <= len; k++)
+		if (memcmp(buf + k, pat, sizeof(pat)) == 0) {
+			at = k;
+			found++;
+		}
+	ck_assert_uint_eq(found, 1);
+	/* The same flags, a frame beyond the machine's 32 MiB; then the
+	 * top table itself, a table that another entry names. */
+	shift = (unsigned)(off & 7) * 8;
+	mask = a->entry_size == 8 ? ~0ull : 0xffffffffull << shift;
+	for (int t = 0; t < 2; t++) {
+		uint64_t to = t == 0 ? 0xfff00000u : cr3;
+
+		bad = (word & ~mask) | (((e & 0xfff) | to) << shift);
+		for (int k = 0; k < 8; k++)
+			buf[at + 2 + k] = (uint8_t)(bad >> (8 * k));
+		out = NULL;
+		err.detail[0] = '\0';
+		ck_assert_msg(vm_state_decode(buf, len, &out, &err) ==
+				      VM_ECORRUPT,
+			      "%s: entry %u aimed at %#llx decoded",
+			      tu_arches[_i], i, (unsigned long long)to);
+		ck_assert_ptr_null(out);
+		ck_assert_str_ne(err.detail, "");
+	}
+	free(buf);
+	vm_machine_free(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("invariants");
@@ -466,9 +563,11 @@ int main(void)
 	tcase_add_loop_test(state, state_decode_rejects_truncations, 0, 4);
 	tcase_add_loop_test(state, state_decode_survives_flipped_bytes, 0, 4);
 	tcase_add_loop_test(state, state_decode_checks_magic_and_format, 0, 4);
+	tcase_add_loop_test(state, state_decode_checks_the_kernel_tables, 0, 4);
 	tcase_add_loop_test(ops, op_decode_rejects_malformed, 0,
 			    VM_OP_TYPE_END - VM_OP_PROCESS_CREATE);
 	tcase_add_test(ops, op_decode_rejects_empty_and_oversized_name);
+	tcase_add_test(ops, op_decode_rejects_a_nul_in_a_name);
 	suite_add_tcase(s, checks);
 	suite_add_tcase(s, state);
 	suite_add_tcase(s, ops);
