@@ -22,7 +22,7 @@ shift $(($# > 0 ? 1 : 0))
 
 packages=(build-essential autoconf automake pkg-config
 	libmicrohttpd-dev libcjson-dev libsqlite3-dev libsodium-dev check
-	curl python3 python3-jsonschema wrk
+	curl python3 python3-jsonschema wrk valgrind
 	clang-14 libclang-rt-14-dev)
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -2,7 +2,7 @@
 # test.sh - build vmlab and run every test: the test command of README.md.
 #
 #   1. scripts/setup.sh: dependencies, configure, build in build/
-#   2. make check in build/ (default options)
+#   2. make check in build/ (default options), then make check-valgrind
 #   3. make check in build-san/ (--enable-sanitizers --enable-debug)
 #   3b. scripts/fuzz.sh --smoke: the fuzz targets briefly (build-fuzz/)
 #   4. make distcheck in build/ (tarball, read-only srcdir, out of tree)
@@ -78,6 +78,10 @@ build() {
 }
 
 build build
+# The unit tests under valgrind (not in build-san/: ASan and valgrind
+# exclude each other).
+say "make -C build check-valgrind"
+make -C build check-valgrind || problems+=("make check-valgrind in build/")
 build build-san --enable-sanitizers --enable-debug
 # The fuzz targets (clang-14): every seed and regression replayed, then a
 # short run of each that must reach its set number of executions.
