@@ -193,7 +193,8 @@ char *metrics_text(void *cls)
 			"vmlab_db_transactions_total %llu\n",
 		    (unsigned long long)tx);
 		out(&b, "# HELP vmlab_durable_operations_total Operations made "
-			"durable by group commits.\n# TYPE "
+			"durable (committed), counted before they are "
+			"answered.\n# TYPE "
 			"vmlab_durable_operations_total counter\n"
 			"vmlab_durable_operations_total %llu\n",
 		    (unsigned long long)ops);

@@ -570,6 +570,7 @@ static int ms_commit(void *impl, struct api_entry *pub, const char *by,
 		rc = db_failed(s, p, vm_op_name(op->type));
 	} else {
 		pthread_mutex_unlock(&s->db_lock);
+		atomic_fetch_add(&s->durable_ops, 1);
 		if (state)
 			e->snapshot_version = version;
 	}
@@ -711,6 +712,11 @@ static void commit_group(struct store *s, struct pending *g)
 		}
 	}
 	pthread_mutex_unlock(&s->db_lock);
+	/* Counted before any is answered: /metrics never lags an answer. */
+	for (struct pending *p = g; p; p = p->next)
+		n++;
+	if (rc == 0)
+		atomic_fetch_add(&s->durable_ops, n);
 	for (struct pending *p = g; p; p = next) {
 		next = p->next;
 		settle(s, p, rc == 0, rc == 0 ? NULL : &prob);
@@ -718,10 +724,7 @@ static void commit_group(struct store *s, struct pending *g)
 		enc_release(&p->ans);
 		free(p->state);
 		free(p);
-		n++;
 	}
-	if (rc == 0)
-		atomic_fetch_add(&s->durable_ops, n);
 }
 
 /*

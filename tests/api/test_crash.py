@@ -975,6 +975,27 @@ class GroupCommit(Base):
         print("group commit: %d answers, %d transactions, %d syncs" % (
             acks, t1 - t0, syncs))
 
+    def test_durable_count(self):
+        """vmlab_durable_operations_total counts every acknowledged
+        mutation, with group commit on or off, by the time it is
+        answered."""
+        for args in ((), ("--group-commit", "off")):
+            with self.subTest(args=args):
+                d = self.start(self.path("count-%d.db" % len(args)), None,
+                               *args)
+                c = Client(d.port)
+                self.ok(c, "POST", "/v1/machines", {"id": "n"})
+                for i in range(5):
+                    self.ok(c, "POST", "/v1/machines/n/kmalloc",
+                            {"size": 32 + i})
+                    metrics = self.call(c, "GET", "/metrics",
+                                        status=200).body
+                    self.assertEqual(int(re.search(
+                        r"^vmlab_durable_operations_total (\d+)$", metrics,
+                        re.M).group(1)), i + 1, args)
+                c.close()
+                self.stop(d)
+
 
 if __name__ == "__main__":
     vmlab.main()
