@@ -32,23 +32,15 @@
 
 #include "api/api.h"
 #include "core/layout.h"
+#include "bench/bench_time.h"
 #include "core/machine.h"
 #include "core/state.h"
 #include "tests/support/memstore.h"
 
 #define SLOTS 64
-#define RUNS 3
 #define DEFAULT_CREATES 5000ULL
 
 static struct memstore store;
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* ---- the bench ---- */
 
@@ -107,19 +99,6 @@ static double run(uint64_t n, uint64_t *serial, double *snap)
 	}
 	*snap = (store.snapshot_ns - s0) / (double)n / 1e3;
 	return ns / (double)n / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median3(double v[RUNS])
-{
-	qsort(v, RUNS, sizeof(v[0]), cmp_double);
-	return v[RUNS / 2];
 }
 
 int main(int argc, char **argv)

@@ -37,12 +37,12 @@
 
 #include "core/error.h"
 #include "core/layout.h"
+#include "bench/bench_time.h"
 #include "core/machine.h"
 #include "core/op.h"
 #include "core/translate.h"
 
 #define NPAGES 10000
-#define RUNS 3
 #define DEFAULT_LOOPS 2000000ULL
 #define BATCH 1000
 
@@ -50,14 +50,6 @@ static void die(const char *what, const struct vm_error *e)
 {
 	fprintf(stderr, "bench_core: %s: %s\n", what, e ? e->detail : "");
 	exit(1);
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
 /* An x86_64 1 GiB machine (default churn) with one process; with pages,
@@ -104,19 +96,6 @@ static uint64_t next_rand(uint64_t *s)
 	*s ^= *s << 25;
 	*s ^= *s >> 27;
 	return *s * 2685821657736338717ULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median3(double v[RUNS])
-{
-	qsort(v, RUNS, sizeof(v[0]), cmp_double);
-	return v[RUNS / 2];
 }
 
 /* Sink for results, so that no walk is optimised away. */
